@@ -1,0 +1,71 @@
+# luasmtpd — build, run and test.
+#
+#   make          build build/luasmtpd
+#   make run      build and start the server with examples/default.lua
+#   make test     every test suite; the last line is "N passed, N failed"
+#   make clean
+#
+# Missing Debian packages are installed first (scripts/deps.sh): with
+# apt-get as root, otherwise the exact command is printed.
+
+VERSION    = 0.1.0
+CC        ?= cc
+BUILD      = build
+PKGS       = luajit openssl
+
+# Deferred (=): pkg-config must run after scripts/deps.sh installed it.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+
+WARN       = -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+             -Wmissing-prototypes -Wpointer-arith -Wno-unused-parameter \
+             -Wno-format-truncation -Wno-unknown-warning-option
+OPT       ?= -O2 -g
+CFLAGS     = -std=c11 $(OPT) $(WARN) -fno-strict-aliasing
+CPPFLAGS   = -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) \
+             -DLUASMTPD_VERSION='"$(VERSION)"' \
+             -DLUASMTPD_LUA_DIR='"$(CURDIR)/lua"'
+LDLIBS     = $(PKG_LIBS) -lev -lpthread -lm
+
+SRCS      := $(shell find src -name '*.c' | sort)
+OBJS       = $(SRCS:src/%.c=$(BUILD)/obj/%.o)
+
+.PHONY: all run test clean deps-build deps-test
+
+all: $(BUILD)/luasmtpd
+
+deps-build:
+	@scripts/deps.sh build
+
+deps-test:
+	@scripts/deps.sh test
+
+$(BUILD)/obj/%.o: src/%.c | deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/luasmtpd: $(OBJS)
+	$(CC) $(CFLAGS) -o $@ $(OBJS) $(LDLIBS)
+
+-include $(OBJS:.o=.d)
+
+# ---- make run: the embedded default, everything under the work tree ----
+run: $(BUILD)/luasmtpd
+	@mkdir -p var/mail var/spool
+	exec $(BUILD)/luasmtpd -c examples/default.lua
+
+# ---- tests: C units under ASan+UBSan, then the busted specs ----
+SAN        = -fsanitize=address,undefined -fno-omit-frame-pointer \
+             -fno-sanitize-recover=all
+UNIT_SRCS  = src/smtp/smtp_parse.c src/smtp/smtp_data.c
+UNITS      = test_parse test_data
+
+$(BUILD)/test/%: spec/c/%.c $(UNIT_SRCS) spec/c/unit.h | deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ispec/c $(CFLAGS) -O1 $(SAN) -o $@ $< $(UNIT_SRCS)
+
+test: deps-test $(BUILD)/luasmtpd $(UNITS:%=$(BUILD)/test/%)
+	@scripts/test.sh
+
+clean:
+	rm -rf $(BUILD)

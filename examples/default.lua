@@ -1,0 +1,61 @@
+-- default.lua — the config `make run` starts.
+--
+-- Accepts mail for a few local domains and stores each recipient's copy
+-- in var/mail/<domain>/<local-part>/ (a Maildir) under the work tree.
+-- Everything else is refused: this is not an open relay.
+--
+-- Settings (luasmtpd -D name=value):
+--   listen    address:port to listen on          (127.0.0.1:2525)
+--   maildir   root of the Maildirs                (var/mail)
+--   spool     spool directory                     (var/spool)
+--   domains   comma-separated local domains       (localhost,example.test)
+--   hostname  name in the banner and Received:    (localhost)
+
+local smtp = require "luasmtpd"
+local deliver = require "luasmtpd.deliver"
+local util = require "luasmtpd.util"
+
+local maildir_root = smtp.var("maildir", "var/mail")
+local domains = util.set(util.split(smtp.var("domains", "localhost,example.test"), ","))
+
+hostname = smtp.var("hostname", "localhost")
+listen = smtp.var("listen", "127.0.0.1:2525")
+spool = smtp.var("spool", "var/spool")
+
+-- A local part we are willing to turn into a directory name.
+local function mailbox_dir(address)
+  local localpart, domain = smtp.split_address(address)
+  if not domain then return nil end
+  localpart, domain = localpart:lower(), domain:lower()
+  if not domains[domain] then return nil end
+  -- Plain local parts only: no quoting, no path tricks.
+  if not localpart:match("^[%w][%w._+-]*$") or localpart:find("..", 1, true) then
+    return nil
+  end
+  return maildir_root .. "/" .. domain .. "/" .. localpart
+end
+
+function hooks.rcpt(s, rcpt)
+  if rcpt == "Postmaster" then
+    return smtp.rewrite("postmaster@" .. (next(domains)))
+  end
+  if mailbox_dir(rcpt) then
+    return smtp.accept()
+  end
+  local _, domain = smtp.split_address(rcpt)
+  if domain and domains[domain:lower()] then
+    return smtp.reject(550, "5.1.1", "Error: no such mailbox here")
+  end
+  return smtp.reject(554, "5.7.1", "Error: relay access denied")
+end
+
+function hooks.message(s, msg)
+  for _, r in ipairs(msg.rcpts) do
+    local ok, err = deliver.maildir(mailbox_dir(r.address), r)
+    if not ok then
+      s:log("maildir delivery failed: " .. err)
+      return smtp.tempfail(451, "4.3.0", "Error: local delivery failed, try again later")
+    end
+  end
+  return smtp.accept()
+end

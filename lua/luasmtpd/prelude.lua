@@ -1,0 +1,83 @@
+-- prelude.lua — run once by the server when its Lua state is created.
+--
+-- Argument: the lua/ directory of luasmtpd.  Returns make_env(G), which
+-- builds the environment the config file runs in.
+--
+-- 1. User code runs with the JIT off for its functions, so the watchdog's
+--    debug hook can stop a runaway loop: LuaJIT does not run debug hooks
+--    inside compiled traces (see src/lua/lua_watchdog.c).  loadstring,
+--    load, loadfile, dofile and require (for modules outside lua/) mark
+--    what they load with jit.off(f, true); our own modules keep the JIT.
+-- 2. make_env: reads fall through to _G; every global assignment records
+--    its line so that config errors can say file:line; `hooks` accepts only
+--    known hook names, each a function.
+
+local lua_dir = ...
+local jit_off = jit and jit.off
+
+local function mark(f, ...)
+  if f and jit_off then jit_off(f, true) end
+  return f, ...
+end
+
+local raw_loadstring, raw_loadfile, raw_load = loadstring, loadfile, load
+loadstring = function(...) return mark(raw_loadstring(...)) end
+load = function(...) return mark(raw_load(...)) end
+loadfile = function(...) return mark(raw_loadfile(...)) end
+dofile = function(path)
+  local f = assert(loadfile(path))
+  return f()
+end
+
+-- Searches before the standard Lua searcher; leaves lua/ modules to it.
+table.insert(package.loaders, 2, function(name)
+  local path = package.searchpath(name, package.path)
+  if not path or path:sub(1, #lua_dir + 1) == lua_dir .. "/" then
+    return nil
+  end
+  local f, err = raw_loadfile(path)
+  if not f then error(err, 0) end
+  return mark(f)
+end)
+
+local known = {
+  connect = true, helo = true, mail = true, rcpt = true, data = true,
+  message = true, reset = true, disconnect = true, vrfy = true, auth = true,
+}
+
+local function check_hook(name, fn, level)
+  if not known[name] then
+    error("unknown hook '" .. tostring(name) .. "' (hooks are connect, helo, "
+      .. "mail, rcpt, data, message, reset, disconnect, vrfy, auth)", level + 1)
+  end
+  if type(fn) ~= "function" then
+    error("hook '" .. name .. "' must be a function", level + 1)
+  end
+end
+
+return function(G)
+  local lines, hooks = {}, {}
+  local proxy = setmetatable({}, {
+    __index = hooks,
+    __newindex = function(_, k, v)
+      check_hook(k, v, 2)
+      rawset(hooks, k, v)
+    end,
+  })
+  local env = setmetatable({ hooks = proxy }, {
+    __index = G,
+    __newindex = function(t, k, v)
+      if k == "hooks" and type(v) == "table" then
+        for name, fn in pairs(v) do check_hook(name, fn, 2) end
+      end
+      rawset(t, k, v)
+      lines[k] = debug.getinfo(2, "l").currentline
+    end,
+  })
+  local function get_hooks()
+    local h = rawget(env, "hooks")
+    if h == proxy then return hooks end
+    return h
+  end
+  return env, lines, get_hooks
+end

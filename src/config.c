@@ -1,0 +1,42 @@
+/*
+ * config.c — defaults of struct config (see config.h and limits.h).
+ */
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "util/limits.h"
+
+void
+config_defaults(struct config *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (gethostname(c->hostname, sizeof(c->hostname) - 1) != 0 ||
+	    c->hostname[0] == '\0')
+		strcpy(c->hostname, "localhost");
+	strcpy(c->spool_dir, "var/spool");
+	c->max_message_size = DEFAULT_MAX_MESSAGE_SIZE;
+	c->max_recipients = DEFAULT_MAX_RECIPIENTS;
+	c->max_hops = DEFAULT_MAX_HOPS;
+	c->max_errors = DEFAULT_MAX_ERRORS;
+	c->max_commands = DEFAULT_MAX_COMMANDS;
+	c->max_junk_commands = DEFAULT_MAX_JUNK_COMMANDS;
+	c->max_transactions = DEFAULT_MAX_TRANSACTIONS;
+	c->max_connections = DEFAULT_MAX_CONNECTIONS;
+	c->max_connections_per_ip = DEFAULT_MAX_CONNECTIONS_PER_IP;
+	c->command_line_max = SMTP_CMD_LINE_MAX;
+	c->text_line_max = SMTP_TEXT_LINE_MAX;
+	c->timeout_command = DEFAULT_TIMEOUT_COMMAND;
+	c->timeout_data = DEFAULT_TIMEOUT_DATA;
+	c->timeout_hook = DEFAULT_TIMEOUT_HOOK;
+	c->hook_cpu_limit = DEFAULT_HOOK_CPU_LIMIT;
+	c->timeout_tls_handshake = 30.0;
+	c->greet_pause = 0;
+	c->reject_early_talkers = true;
+	c->bare_lf = BARE_LF_REJECT;
+	c->bare_lf_reject_code = 550;
+	c->received_header = true;
+	c->smtputf8 = true;
+	c->chunking = true;
+	c->workers = 4;
+}

@@ -1,0 +1,77 @@
+/*
+ * config.h — the server configuration as the C core sees it.
+ *
+ * Filled once by lua/lua_config.c from the Lua config file; read-only
+ * afterwards.  smtp/ and net/ read it without knowing about Lua.  Every
+ * option is documented with its default in README.md ("Options").
+ */
+#ifndef LUASMTPD_CONFIG_H
+#define LUASMTPD_CONFIG_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+enum bare_lf_mode {
+	BARE_LF_REJECT,		/* refuse the command or message (default) */
+	BARE_LF_NORMALIZE,	/* treat bare LF as CRLF; only CRLF.CRLF ends DATA */
+};
+
+enum tls_mode {
+	TLS_NONE,
+	TLS_STARTTLS,
+	TLS_IMPLICIT,
+};
+
+struct listener_config {
+	char			 name[64];	/* for logs: "127.0.0.1:2525" */
+	char			 address[64];	/* numeric IPv4 or IPv6 */
+	int			 port;		/* 0: let the kernel choose */
+	enum tls_mode		 tls;
+	bool			 require_tls;
+	bool			 auth;		/* offer AUTH */
+	bool			 auth_plaintext; /* trusted: AUTH without TLS */
+	bool			 require_auth;
+	bool			 lmtp;		/* speak LMTP (RFC 2033) */
+	struct listener_config	*next;
+};
+
+struct config {
+	char		 hostname[256];
+	char		 spool_dir[PATH_MAX];
+	struct listener_config *listeners;
+
+	/* limits */
+	size_t		 max_message_size;
+	unsigned	 max_recipients;
+	unsigned	 max_hops;
+	unsigned	 max_errors;
+	unsigned	 max_commands;
+	unsigned	 max_junk_commands;
+	unsigned	 max_transactions;
+	unsigned	 max_connections;
+	unsigned	 max_connections_per_ip;
+	size_t		 command_line_max;	/* RFC 5321: 512 */
+	size_t		 text_line_max;		/* RFC 5321: 1000 */
+
+	/* timeouts, seconds */
+	double		 timeout_command;
+	double		 timeout_data;
+	double		 timeout_hook;
+	double		 hook_cpu_limit;
+	double		 timeout_tls_handshake;
+
+	/* protocol behaviour */
+	double		 greet_pause;
+	bool		 reject_early_talkers;
+	enum bare_lf_mode bare_lf;
+	int		 bare_lf_reject_code;	/* 5xx; 521 also disconnects */
+	bool		 received_header;
+	bool		 smtputf8;
+	bool		 chunking;
+	unsigned	 workers;		/* disk/delivery threads */
+};
+
+void	config_defaults(struct config *);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * maildir.h — deliver one message into a Maildir.
+ *
+ * The Maildir layout (https://cr.yp.to/proto/maildir.html): the file is
+ * written under tmp/ with a unique name, fsynced, renamed into new/, and
+ * new/ is fsynced, so the message is on disk before we report success.
+ * The spool file's CRLF line ends become LF (Maildir files are Unix text,
+ * as qmail-local and Postfix local write them), and trace headers
+ * (Return-Path:, Delivered-To:) are prepended, RFC 5321 §4.4.
+ *
+ * Blocking: call it on a worker thread.
+ */
+#ifndef LUASMTPD_MAILDIR_H
+#define LUASMTPD_MAILDIR_H
+
+#include <stddef.h>
+
+/*
+ * Deliver spool_path into the Maildir at dir, creating dir/{tmp,new,cur}
+ * if needed.  prefix (may be NULL) is written first, as is.  On success
+ * returns 0 and the new file's path in out; on failure -1 and a reason.
+ */
+int	maildir_deliver(const char *dir, const char *spool_path,
+	    const char *prefix, const char *hostname, char *out, size_t outsz,
+	    char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,184 @@
+/*
+ * main.c — luasmtpd: a Lua-scriptable SMTP server.
+ *
+ *   luasmtpd -c FILE.lua [-D name=value ...] [-v]   run the server
+ *   luasmtpd -t -c FILE.lua [-D ...]                check the config, exit
+ *
+ * Logs go to stderr, one line per event (util/log.h).  SIGTERM and SIGINT
+ * stop the server; mail acknowledged with 250 is already on disk then.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "lua/lua_vm.h"
+#include "net/listener.h"
+#include "queue/spool.h"
+#include "server.h"
+#include "util/log.h"
+#include "util/workq.h"
+#include "util/xmalloc.h"
+
+#ifndef LUASMTPD_VERSION
+#define LUASMTPD_VERSION "0.0.0"
+#endif
+
+#define MAX_DEFINES	256
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: luasmtpd -c FILE.lua [-t] [-D name=value ...] [-v]\n"
+	    "\n"
+	    "  -c FILE        the Lua config file\n"
+	    "  -t             check the config and exit (0 if it is valid)\n"
+	    "  -D name=value  a setting the config reads with luasmtpd.var()\n"
+	    "  -v             debug logging\n"
+	    "  -h, --help     this help\n"
+	    "  -V, --version  the version\n");
+}
+
+static void
+stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)revents;
+	log_info(0, "main stop signal=%d", w->signum);
+	ev_break(loop, EVBREAK_ALL);
+}
+
+/* Spool files in tmp/ were never acknowledged: the clients will retry. */
+static void
+clean_spool_tmp(const char *spool)
+{
+	char dir[4096], path[4096 + 256];
+	struct dirent *de;
+	unsigned n = 0;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/tmp", spool);
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (unlink(path) == 0)
+			n++;
+	}
+	closedir(d);
+	if (n > 0)
+		log_info(0, "spool cleaned-tmp files=%u", n);
+}
+
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct define defines[MAX_DEFINES];
+	static struct config cfg;
+	const char *config_path = NULL;
+	size_t ndefines = 0;
+	bool check_only = false, verbose = false;
+	char err[1024];
+	struct ev_loop *loop;
+	ev_signal sigterm, sigint;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+			printf("luasmtpd %s\n", LUASMTPD_VERSION);
+			return 0;
+		} else if (strcmp(a, "-t") == 0) {
+			check_only = true;
+		} else if (strcmp(a, "-v") == 0) {
+			verbose = true;
+		} else if (strcmp(a, "-c") == 0 && i + 1 < argc) {
+			config_path = argv[++i];
+		} else if (strcmp(a, "-D") == 0 && i + 1 < argc) {
+			char *kv = argv[++i], *eq = strchr(kv, '=');
+
+			if (eq == NULL || eq == kv) {
+				fprintf(stderr, "luasmtpd: -D needs name=value, got "
+				    "'%s'\n", kv);
+				return 2;
+			}
+			if (ndefines == MAX_DEFINES) {
+				fprintf(stderr, "luasmtpd: too many -D settings\n");
+				return 2;
+			}
+			*eq = '\0';
+			defines[ndefines].name = kv;
+			defines[ndefines].value = eq + 1;
+			ndefines++;
+		} else {
+			fprintf(stderr, "luasmtpd: unknown argument '%s'\n", a);
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (config_path == NULL) {
+		usage(stderr);
+		return 2;
+	}
+	if (verbose)
+		log_set_level(LOG_LVL_DEBUG);
+
+	config_defaults(&cfg);
+	if (lua_vm_load(config_path, defines, ndefines, &cfg, err,
+	    sizeof(err)) != 0) {
+		fprintf(stderr, "luasmtpd: %s\n", err);
+		return 1;
+	}
+	if (verbose)
+		log_set_level(LOG_LVL_DEBUG);
+	if (check_only) {
+		printf("luasmtpd: %s: config ok\n", config_path);
+		return 0;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	raise_fd_limit();
+	if (spool_init(cfg.spool_dir) != 0)
+		fatal("cannot create the spool under %s", cfg.spool_dir);
+	clean_spool_tmp(cfg.spool_dir);
+
+	loop = ev_default_loop(EVFLAG_AUTO);
+	server_init(loop, &cfg);
+	workq_init(loop, cfg.workers);
+	hook_impl = &lua_hook_ops;
+	if (listeners_open(&cfg) != 0)
+		return 1;
+	ev_signal_init(&sigterm, stop_cb, SIGTERM);
+	ev_signal_start(loop, &sigterm);
+	ev_signal_init(&sigint, stop_cb, SIGINT);
+	ev_signal_start(loop, &sigint);
+	log_info(0, "main started version=%s config=%s pid=%d", LUASMTPD_VERSION,
+	    config_path, (int)getpid());
+
+	ev_run(loop, 0);
+
+	listeners_close();
+	log_info(0, "main stopped");
+	return 0;
+}

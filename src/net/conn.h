@@ -1,0 +1,95 @@
+/*
+ * conn.h — a non-blocking stream connection on libev.
+ *
+ * A conn owns its socket, its two ev_io watchers and its output buffer.
+ * The bytes themselves move through a small vtable (struct conn_ops), so
+ * the SMTP code reads and writes the same way over plain TCP and over TLS
+ * and never calls OpenSSL itself (like Redis' ConnectionType).
+ *
+ * The owner gets two callbacks: on_read when input may be available (call
+ * conn_read() until CONN_AGAIN), and on_drain when the output buffer has
+ * been written out completely after a CONN_AGAIN, or when writing it
+ * failed (c->failed is then set and the owner should close).  A transport may need
+ * the opposite readiness (TLS reading may need to write); conn handles that
+ * and still reports it as on_read/on_drain.
+ *
+ * The owner must not free the conn from inside a callback; conn_close()
+ * stops all watchers and closes the socket, and is safe anywhere.
+ */
+#ifndef LUASMTPD_CONN_H
+#define LUASMTPD_CONN_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "util/buf.h"
+
+/* Results of conn_read(), conn_write() and conn_flush(). */
+#define CONN_OK		0
+#define CONN_AGAIN	(-1)
+#define CONN_EOF	(-2)
+#define CONN_ERR	(-3)
+
+/* What a transport operation waits for after CONN_AGAIN. */
+enum conn_want {
+	CONN_WANT_NONE,
+	CONN_WANT_READ,
+	CONN_WANT_WRITE,
+};
+
+struct conn;
+
+struct conn_ops {
+	const char	*name;
+	/* > 0 bytes, or CONN_AGAIN (set *want), CONN_EOF, CONN_ERR */
+	ssize_t		(*read)(struct conn *, void *, size_t, enum conn_want *);
+	/* > 0 bytes, or CONN_AGAIN (set *want), CONN_ERR */
+	ssize_t		(*write)(struct conn *, const void *, size_t,
+			    enum conn_want *);
+	/* Free transport state; the socket is closed by conn. */
+	void		(*shutdown)(struct conn *);
+	/* Bytes the transport has decrypted but we have not read. */
+	size_t		(*pending)(struct conn *);
+};
+
+typedef void (*conn_cb)(void *owner);
+
+struct conn {
+	struct ev_loop		*loop;
+	int			 fd;
+	ev_io			 rio;
+	ev_io			 wio;
+	const struct conn_ops	*ops;
+	void			*transport;	/* e.g. SSL *, owned by ops */
+	struct buf		 out;
+	void			*owner;
+	conn_cb			 on_read;
+	conn_cb			 on_drain;
+	bool			 want_read;	/* owner wants input */
+	bool			 read_needs_write; /* transport read blocked */
+	bool			 write_needs_read; /* transport write blocked */
+	bool			 closed;
+	bool			 failed;	/* a read or write failed */
+	char			 error[128];	/* last transport error */
+};
+
+extern const struct conn_ops conn_plain_ops;
+
+void	conn_init(struct conn *, struct ev_loop *, int fd, void *owner,
+	    conn_cb on_read, conn_cb on_drain);
+/* Ask for (or stop asking for) on_read callbacks. */
+void	conn_want_read(struct conn *, bool);
+ssize_t	conn_read(struct conn *, void *, size_t);
+/* Queue bytes; -1 if the output bound would be exceeded. */
+int	conn_send(struct conn *, const void *, size_t);
+/* Write queued bytes: CONN_OK (all written), CONN_AGAIN, CONN_ERR. */
+int	conn_flush(struct conn *);
+size_t	conn_out_pending(const struct conn *);
+/* Replace the transport (STARTTLS, implicit TLS). */
+void	conn_set_transport(struct conn *, const struct conn_ops *, void *);
+/* Stop watchers, free the transport, close the socket.  Idempotent. */
+void	conn_close(struct conn *);
+
+#endif

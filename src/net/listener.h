@@ -1,0 +1,17 @@
+/*
+ * listener.h — TCP listeners from the configuration.
+ *
+ * Each listener accepts connections, applies the global and per-address
+ * connection limits (over the limit: "421 4.7.0" and close), and hands the
+ * socket to a new SMTP session.
+ */
+#ifndef LUASMTPD_LISTENER_H
+#define LUASMTPD_LISTENER_H
+
+#include "config.h"
+
+/* Bind every configured listener; returns 0 or -1 (error logged). */
+int	listeners_open(const struct config *);
+void	listeners_close(void);
+
+#endif

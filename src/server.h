@@ -1,0 +1,31 @@
+/*
+ * server.h — process-wide state: the loop, the configuration, connection
+ * counts, session ids and the deferred-free queue.
+ */
+#ifndef LUASMTPD_SERVER_H
+#define LUASMTPD_SERVER_H
+
+#include <ev.h>
+#include <stdint.h>
+
+#include "config.h"
+
+struct smtp_session;
+
+struct server {
+	struct ev_loop		*loop;
+	const struct config	*cfg;
+	unsigned		 connections;	/* open sessions */
+	uint64_t		 next_session;	/* random base + counter */
+	struct smtp_session	*dead;		/* to free after callbacks */
+	ev_check		 reaper;
+};
+
+extern struct server server;
+
+void		server_init(struct ev_loop *, const struct config *);
+uint64_t	server_new_session_id(void);
+/* Queue a closed session; it is freed after the current callbacks. */
+void		server_defer_free(struct smtp_session *);
+
+#endif

@@ -1,0 +1,421 @@
+/*
+ * smtp_message.c — receiving the message: DATA and BDAT content, the
+ * Received: header, the message hook and the durable commit.
+ *
+ * RFC 5321 §4.1.1.4 (DATA), §4.4 (trace information), §6.1 (reliable
+ * delivery: "When the receiver-SMTP accepts a piece of mail ... it is
+ * accepting responsibility"), RFC 3030 (BDAT), RFC 1870 (SIZE).
+ *
+ * The content is decoded (smtp_data.c) and streamed into a spool file as
+ * it arrives; the message is never held whole in memory.  After the end of
+ * data the message hook decides.  "250" is sent only when every recipient
+ * was delivered (delivery code fsyncs) or when the spool file has been
+ * committed to the queue (fsync, rename, fsync of the directory), on a
+ * worker thread so the disk never stalls the event loop.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server.h"
+#include "smtp/smtp_internal.h"
+#include "util/log.h"
+#include "util/workq.h"
+#include "util/xmalloc.h"
+
+/* Decoded output of one input slice: at most 3 bytes per input byte... */
+#define DECODE_OUT	(3 * INPUT_MAX)
+
+static const struct stage_replies st_message = {
+	0, NULL, NULL,
+	550, "5.7.1", "Error: message rejected",
+	451, "4.7.1", "Error: message temporarily rejected, try again later",
+};
+
+static void	message_end(struct smtp_session *);
+
+/* RFC 5322 date-time for the Received: header. */
+static void
+rfc5322_date(char *out, size_t outsz)
+{
+	time_t now = time(NULL);
+	struct tm tm;
+
+	localtime_r(&now, &tm);
+	strftime(out, outsz, "%a, %d %b %Y %H:%M:%S %z", &tm);
+}
+
+/* RFC 5321 §4.4: the trace header we prepend. */
+static void
+write_received(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	char hdr[1024], date[64], forpart[SMTP_PATH_MAX + 16];
+	int n;
+
+	if (!s->cfg->received_header)
+		return;
+	rfc5322_date(date, sizeof(date));
+	/* "for" only with one recipient: do not disclose the others. */
+	if (tx->nrcpts == 1)
+		snprintf(forpart, sizeof(forpart), "\r\n\tfor <%s>",
+		    tx->rcpts[0].original);
+	else
+		forpart[0] = '\0';
+	n = snprintf(hdr, sizeof(hdr),
+	    "Received: from %s (%s%s%s)\r\n"
+	    "\tby %s (luasmtpd) with %s id %s%s;\r\n"
+	    "\t%s\r\n",
+	    s->helo != NULL ? s->helo : "unknown",
+	    s->peer.ss_family == AF_INET6 ? "[IPv6:" : "[", s->peer_ip, "]",
+	    s->cfg->hostname, smtp_session_protocol(s), tx->id, forpart, date);
+	if (n > 0 && (size_t)n < sizeof(hdr))
+		spool_write(&tx->spool, hdr, (size_t)n);
+}
+
+int
+message_open_spool(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+
+	if (spool_open(&tx->spool, s->cfg->spool_dir, tx->id) != 0) {
+		log_error(s->id, "spool open-error path=%s error=\"%s\"",
+		    tx->spool.path, strerror(errno));
+		return -1;
+	}
+	tx->spool_open = true;
+	write_received(s);
+	return 0;
+}
+
+void
+message_begin_data(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+
+	if (message_open_spool(s) != 0) {
+		reply(s, 451, "4.3.0", "Error: local error in processing");
+		return;
+	}
+	smtp_data_init(&tx->dec, false, s->cfg->bare_lf, s->cfg->text_line_max);
+	reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
+	s->state = SMTP_STATE_DATA;
+	session_restart_timer(s);
+	/* The client waits for 354 before it sends content. */
+	if (conn_flush(&s->conn) == CONN_ERR)
+		smtp_session_close(s, "write error");
+}
+
+/* After the data hook of the first chunk, or for any later chunk. */
+void
+message_begin_chunk(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+
+	if (s->chunk_err_code == 0 && tx != NULL && !tx->spool_open &&
+	    tx->err_code == 0) {
+		/* First chunk: the data hook has answered (s->pending verdict). */
+		const struct hook_verdict *v = s->bdat_verdict;
+
+		if (v != NULL && v->kind != VERDICT_ACCEPT &&
+		    v->kind != VERDICT_DEFAULT && v->kind != VERDICT_DISCARD) {
+			/* Refused by the hook: every chunk gets that reply. */
+			tx->err_code = v->kind == VERDICT_REJECT ?
+			    (v->code ? v->code : 554) : (v->code ? v->code : 451);
+			tx->err_ecode = v->kind == VERDICT_REJECT ? "5.7.1" : "4.7.1";
+			tx->err_text = v->kind == VERDICT_REJECT ?
+			    "Error: message refused" :
+			    "Error: message temporarily refused, try again later";
+			if (v->text[0] != '\0') {
+				snprintf(tx->err_textbuf, sizeof(tx->err_textbuf),
+				    "%s", v->text);
+				tx->err_text = tx->err_textbuf;
+			}
+			if (v->ecode[0] != '\0') {
+				snprintf(tx->err_ecodebuf, sizeof(tx->err_ecodebuf),
+				    "%s", v->ecode);
+				tx->err_ecode = tx->err_ecodebuf;
+			}
+		} else if (message_open_spool(s) != 0) {
+			tx->err_code = 451;
+			tx->err_ecode = "4.3.0";
+			tx->err_text = "Error: local error in processing";
+		} else {
+			if (v != NULL && v->kind == VERDICT_DISCARD)
+				tx->discard = true;
+			smtp_data_init(&tx->dec, true, s->cfg->bare_lf,
+			    s->cfg->text_line_max);
+		}
+	}
+	free(s->bdat_verdict);
+	s->bdat_verdict = NULL;
+	s->state = SMTP_STATE_BDAT;
+	session_restart_timer(s);
+	if (s->chunk_left == 0)
+		(void)message_consume(s, "", 0);
+}
+
+/* Account for and store decoded bytes. */
+static void
+message_store(struct smtp_session *s, const char *p, size_t n)
+{
+	struct smtp_tx *tx = s->tx;
+
+	tx->size += n;
+	if (tx->size > s->cfg->max_message_size && tx->err_code == 0) {
+		/* Keep reading to the end; the reply comes then (sticky). */
+		tx->err_code = 552;
+		tx->err_ecode = "5.3.4";
+		tx->err_text = "Error: message size exceeds fixed maximum "
+		    "message size";
+	}
+	if (tx->err_code == 0 && tx->dec.errors == 0)
+		spool_write(&tx->spool, p, n);
+}
+
+/* BDAT chunk fully read: reply, or end the message on LAST. */
+static void
+chunk_end(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+
+	if (s->chunk_err_code != 0) {
+		reply(s, s->chunk_err_code, s->chunk_err_ecode, "%s",
+		    s->chunk_err_text);
+		s->chunk_err_code = 0;
+		s->state = tx == NULL ? (s->helo ? SMTP_STATE_HELO :
+		    SMTP_STATE_INIT) : (tx->nrcpts ? SMTP_STATE_RCPT :
+		    SMTP_STATE_MAIL);
+		return;
+	}
+	if (!s->chunk_last) {
+		if (tx->err_code != 0)
+			reply(s, tx->err_code, tx->err_ecode, "%s", tx->err_text);
+		else
+			reply(s, 250, "2.0.0", "Ok: %llu octets received",
+			    (unsigned long long)tx->size);
+		s->state = SMTP_STATE_RCPT;
+		return;
+	}
+	if (tx->spool_open) {
+		char crlf[2];
+		size_t n = smtp_data_finish_bdat(&tx->dec, crlf);
+
+		message_store(s, crlf, n);
+	}
+	message_end(s);
+}
+
+size_t
+message_consume(struct smtp_session *s, const char *p, size_t n)
+{
+	static char out[DECODE_OUT];
+	struct smtp_tx *tx = s->tx;
+	size_t total = 0, c, o;
+
+	if (s->state == SMTP_STATE_BDAT) {
+		size_t take = n < s->chunk_left ? n : (size_t)s->chunk_left;
+
+		if (s->chunk_err_code == 0 && tx->err_code == 0 &&
+		    tx->spool_open) {
+			while (total < take) {
+				(void)smtp_data_decode(&tx->dec, p + total,
+				    take - total, &c, out, sizeof(out), &o);
+				total += c;
+				message_store(s, out, o);
+			}
+		}
+		s->chunk_left -= take;
+		if (s->chunk_left == 0)
+			chunk_end(s);
+		return take;
+	}
+
+	while (total < n) {
+		enum smtp_data_result r;
+
+		r = smtp_data_decode(&tx->dec, p + total, n - total, &c, out,
+		    sizeof(out), &o);
+		total += c;
+		message_store(s, out, o);
+		if (r == SMTP_DATA_END) {
+			message_end(s);
+			break;
+		}
+	}
+	return total;
+}
+
+/* Refuse the message with its sticky error; 521 also hangs up. */
+static void
+message_refuse(struct smtp_session *s, int code, const char *ecode,
+    const char *text)
+{
+	log_info(s->id, "smtp message-refused tx=%s code=%d reason=\"%s\"",
+	    s->tx->id, code, text);
+	reply(s, code, ecode, "%s", text);
+	tx_end(s);
+	if (code == 521)
+		session_quit(s, "bare newline");
+}
+
+static void
+message_end(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	const unsigned e = tx->dec.errors;
+	const int nl = s->cfg->bare_lf_reject_code;
+
+	s->state = SMTP_STATE_RCPT;
+	session_restart_timer(s);
+	if (e & SMTP_DATA_ERR_BARE_LF)
+		return message_refuse(s, nl, "5.5.2", "Error: bare <LF> received");
+	if (e & SMTP_DATA_ERR_BARE_CR)
+		return message_refuse(s, nl, "5.5.2", "Error: bare <CR> received");
+	if (tx->err_code != 0)
+		return message_refuse(s, tx->err_code, tx->err_ecode, tx->err_text);
+	if (e & SMTP_DATA_ERR_LINE_TOO_LONG)
+		return message_refuse(s, 554, "5.6.0", "Error: message line "
+		    "longer than 1000 octets (RFC 5321 4.5.3.1.6)");
+	if (tx->dec.received > s->cfg->max_hops)
+		return message_refuse(s, 554, "5.4.6", "Error: too many hops "
+		    "(mail loop?)");
+	if (tx->spool.err != 0) {
+		log_error(s->id, "spool write-error path=%s error=\"%s\"",
+		    tx->spool.path, strerror(tx->spool.err));
+		return message_refuse(s, 451, "4.3.0", "Error: local error in "
+		    "processing");
+	}
+	log_info(s->id, "smtp message tx=%s from=<%s> rcpts=%zu size=%llu",
+	    tx->id, tx->sender, tx->nrcpts, (unsigned long long)tx->size);
+	session_call_hook(s, HOOK_MESSAGE, NULL);
+}
+
+/* ---- the durable commit, on a worker thread ---- */
+
+struct commit_job {
+	struct work		 work;
+	struct smtp_session	*s;
+	char			*envelope;
+	size_t			 envlen;
+	int			 rc;
+	char			 err[256];
+};
+
+static void
+commit_run(struct work *w)
+{
+	struct commit_job *j = (struct commit_job *)w;
+	struct smtp_session *s = j->s;
+
+	j->rc = spool_commit(s->cfg->spool_dir, &s->tx->spool, j->envelope,
+	    j->envlen, j->err, sizeof(j->err));
+}
+
+static void
+commit_done(struct work *w)
+{
+	struct commit_job *j = (struct commit_job *)w;
+	struct smtp_session *s = j->s;
+	struct smtp_tx *tx = s->tx;
+
+	if (j->rc == 0) {
+		/* Committed: the file is the queue's now, not the tx's. */
+		close(tx->spool.fd);
+		tx->spool.fd = -1;
+		tx->spool_open = false;
+		log_info(s->id, "queue committed tx=%s path=%s", tx->id,
+		    tx->spool.path);
+	} else {
+		log_error(s->id, "queue commit-error tx=%s error=\"%s\"", tx->id,
+		    j->err);
+	}
+	s->busy = BUSY_NONE;
+	if (s->state == SMTP_STATE_CLOSED) {
+		/* The client left; a committed message is kept all the same. */
+		tx_free(s->tx);
+		s->tx = NULL;
+	} else {
+		if (j->rc == 0)
+			reply(s, 250, "2.0.0", "Ok: queued as %s", tx->id);
+		else
+			reply(s, 451, "4.3.0", "Error: local error in processing");
+		tx_end(s);
+		session_set_busy(s, BUSY_NONE);
+	}
+	free(j->envelope);
+	free(j);
+	if (s->state != SMTP_STATE_CLOSED)
+		session_process(s);
+	session_unref(s);
+}
+
+static void
+queue_commit(struct smtp_session *s)
+{
+	struct smtp_tx *tx = s->tx;
+	struct commit_job *j = xcalloc(1, sizeof(*j));
+	struct buf env;
+
+	/* Envelope: who it is from, and who still needs it. */
+	buf_init(&env, SIZE_MAX / 2);
+	buf_appendf(&env, "from <%s>\n", tx->sender);
+	for (size_t i = 0; i < tx->nrcpts; i++) {
+		const struct smtp_rcpt *r = &tx->rcpts[i];
+
+		if (r->status >= 200 && r->status < 300)
+			continue;
+		if (buf_append(&env, "to <", 4) != 0 ||
+		    buf_append(&env, r->address, strlen(r->address)) != 0 ||
+		    buf_append(&env, "> <", 3) != 0 ||
+		    buf_append(&env, r->original, strlen(r->original)) != 0 ||
+		    buf_append(&env, ">\n", 2) != 0)
+			break;
+	}
+	j->envlen = buf_used(&env);
+	j->envelope = xstrndup(buf_head(&env), j->envlen);
+	buf_reset(&env);
+	j->s = s;
+	j->work.run = commit_run;
+	j->work.done = commit_done;
+	session_ref(s);
+	session_set_busy(s, BUSY_WORK);
+	workq_submit(&j->work);
+}
+
+void
+message_hook_done(struct smtp_session *s, const struct hook_verdict *v)
+{
+	struct smtp_tx *tx = s->tx;
+	enum verdict_kind k;
+	size_t delivered = 0;
+
+	log_verdict(s, HOOK_MESSAGE, v);
+	for (size_t i = 0; i < tx->nrcpts; i++)
+		if (tx->rcpts[i].status >= 200 && tx->rcpts[i].status < 300)
+			delivered++;
+
+	if (v->kind == VERDICT_DISCARD || (tx->discard &&
+	    (v->kind == VERDICT_ACCEPT || v->kind == VERDICT_DEFAULT))) {
+		log_info(s->id, "smtp discarded tx=%s", tx->id);
+		reply(s, 250, "2.0.0", "Ok: queued as %s", tx->id);
+		tx_end(s);
+		return;
+	}
+	if (v->kind != VERDICT_ACCEPT && v->kind != VERDICT_DEFAULT) {
+		k = reply_verdict(s, v, &st_message, false);
+		if (k != VERDICT_DISCONNECT)
+			tx_end(s);
+		return;
+	}
+	if (delivered == tx->nrcpts) {
+		/* Every copy is on disk or with the next hop already. */
+		reply(s, 250, "2.0.0", "Ok: delivered as %s", tx->id);
+		tx_end(s);
+		return;
+	}
+	queue_commit(s);
+}

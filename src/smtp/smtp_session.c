@@ -1,0 +1,506 @@
+/*
+ * smtp_session.c — session lifecycle, input loop, timers and hook glue.
+ *
+ * RFC 5321 §4.5.3.2 (timeouts), RFC 2920 (pipelining: replies are queued
+ * while complete commands remain in the input and flushed before we wait
+ * for the client or for a hook).
+ *
+ * The input loop (session_process) takes complete lines from the input
+ * buffer, or message bytes in DATA/BDAT, until the buffer runs dry, a hook
+ * or a worker makes the session busy, or the client stops reading its
+ * replies (output above OUTPUT_HIGH_WATER).  Reading is off whenever
+ * processing is paused, so a busy session costs no input memory growth.
+ *
+ * SECURITY: every line is bounded (SMTP_READ_LINE_MAX without a newline
+ * ends the session), every wait has a timer, and errors are counted.
+ */
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net/iplimit.h"
+#include "server.h"
+#include "smtp/smtp_internal.h"
+#include "util/log.h"
+#include "util/xmalloc.h"
+
+#define READ_SIZE	(16 * 1024)
+
+static void	on_read(void *);
+static void	on_drain(void *);
+static void	maybe_free(struct smtp_session *);
+
+static void
+sockaddr_to_str(const struct sockaddr_storage *ss, char *ip, size_t iplen,
+    int *port)
+{
+	*port = 0;
+	snprintf(ip, iplen, "unknown");
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+
+		inet_ntop(AF_INET, &in->sin_addr, ip, (socklen_t)iplen);
+		*port = ntohs(in->sin_port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+
+		inet_ntop(AF_INET6, &in6->sin6_addr, ip, (socklen_t)iplen);
+		*port = ntohs(in6->sin6_port);
+	}
+}
+
+static void
+timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct smtp_session *s = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (s->flags & SESS_F_QUITTING) {
+		smtp_session_close(s, s->close_reason ? s->close_reason :
+		    "linger timeout");
+		return;
+	}
+	if (s->busy != BUSY_NONE)
+		return;
+	log_info(s->id, "smtp timeout state=%d", (int)s->state);
+	reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->cfg->hostname);
+	session_quit(s, "timeout");
+}
+
+static void
+greet_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct smtp_session *s = w->data;
+
+	(void)loop;
+	(void)revents;
+	s->flags &= ~SESS_F_GREET_WAIT;
+	/* The connect hook already answered: send its greeting now. */
+	if (s->busy == BUSY_NONE && s->state == SMTP_STATE_GREETING)
+		cmd_send_greeting(s, NULL);
+}
+
+void
+session_restart_timer(struct smtp_session *s)
+{
+	double t;
+
+	if (s->state == SMTP_STATE_CLOSED || (s->flags & SESS_F_QUITTING))
+		return;
+	t = (s->state == SMTP_STATE_DATA || s->state == SMTP_STATE_BDAT) ?
+	    s->cfg->timeout_data : s->cfg->timeout_command;
+	s->timer.repeat = t;
+	ev_timer_again(server.loop, &s->timer);
+}
+
+struct smtp_session *
+smtp_session_new(int fd, const struct sockaddr_storage *peer, socklen_t plen,
+    const struct listener_config *lc)
+{
+	struct smtp_session *s = xcalloc(1, sizeof(*s));
+	socklen_t llen = sizeof(s->local);
+	int on = 1;
+
+	s->cfg = server.cfg;
+	s->lc = lc;
+	s->id = server_new_session_id();
+	snprintf(s->idstr, sizeof(s->idstr), "%016llx", (unsigned long long)s->id);
+	memcpy(&s->peer, peer, plen);
+	getsockname(fd, (struct sockaddr *)&s->local, &llen);
+	sockaddr_to_str(&s->peer, s->peer_ip, sizeof(s->peer_ip), &s->peer_port);
+	sockaddr_to_str(&s->local, s->local_ip, sizeof(s->local_ip),
+	    &s->local_port);
+	/* Replies are small and answer a waiting client: no Nagle delay. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+
+	conn_init(&s->conn, server.loop, fd, s, on_read, on_drain);
+	buf_init(&s->in, INPUT_MAX);
+	ev_init(&s->timer, timer_cb);
+	s->timer.data = s;
+	ev_timer_init(&s->greet_timer, greet_timer_cb, s->cfg->greet_pause, 0.);
+	s->greet_timer.data = s;
+	s->started = ev_now(server.loop);
+	s->state = SMTP_STATE_GREETING;
+	server.connections++;
+
+	log_info(s->id, "smtp connect ip=%s port=%d listener=%s", s->peer_ip,
+	    s->peer_port, lc->name);
+
+	/* Watch input from the start: a client that talks first is caught. */
+	conn_want_read(&s->conn, true);
+	session_restart_timer(s);
+	if (s->cfg->greet_pause > 0) {
+		s->flags |= SESS_F_GREET_WAIT;
+		ev_timer_start(server.loop, &s->greet_timer);
+	}
+	session_call_hook(s, HOOK_CONNECT, NULL);
+	return s;
+}
+
+void
+session_ref(struct smtp_session *s)
+{
+	s->refs++;
+}
+
+void
+session_unref(struct smtp_session *s)
+{
+	s->refs--;
+	maybe_free(s);
+}
+
+static void
+maybe_free(struct smtp_session *s)
+{
+	if (s->state == SMTP_STATE_CLOSED && s->refs == 0 && !s->queued_free) {
+		s->queued_free = true;
+		server_defer_free(s);
+	}
+}
+
+void
+session_set_busy(struct smtp_session *s, enum smtp_busy busy)
+{
+	s->busy = busy;
+	if (s->state == SMTP_STATE_CLOSED)
+		return;
+	if (busy != BUSY_NONE) {
+		/* The hook's own timers bound this wait, not the client's. */
+		ev_timer_stop(server.loop, &s->timer);
+		conn_want_read(&s->conn, false);
+		/* Pipelined replies so far go out before we wait. */
+		if (conn_flush(&s->conn) == CONN_ERR)
+			smtp_session_close(s, "write error");
+	} else {
+		session_restart_timer(s);
+	}
+}
+
+void
+session_call_hook(struct smtp_session *s, enum hook_id id, char *arg)
+{
+	struct hook_verdict v;
+	int r;
+
+	free(s->pending_arg);
+	s->pending_arg = arg;		/* owned until the verdict */
+	memset(&v, 0, sizeof(v));
+	if (hook_impl == NULL || !hook_impl->has(id)) {
+		v.kind = VERDICT_DEFAULT;
+		cmd_hook_done(s, id, &v);
+		return;
+	}
+	s->pending_hook = id;
+	r = hook_impl->run(s, id, arg, &v);
+	if (r == HOOK_DONE) {
+		cmd_hook_done(s, id, &v);
+		return;
+	}
+	session_set_busy(s, BUSY_HOOK);
+}
+
+void
+smtp_session_hook_done(struct smtp_session *s, const struct hook_verdict *v)
+{
+	enum hook_id id = s->pending_hook;
+
+	if (s->flags & SESS_F_HOOK_CLOSE) {
+		/* The disconnect hook finished: the session can go. */
+		s->flags &= ~SESS_F_HOOK_CLOSE;
+		session_unref(s);
+		return;
+	}
+	if (s->state == SMTP_STATE_CLOSED)
+		return;
+	session_set_busy(s, BUSY_NONE);
+	cmd_hook_done(s, id, v);
+	if (s->state != SMTP_STATE_CLOSED && s->busy == BUSY_NONE)
+		session_process(s);
+}
+
+void
+session_quit(struct smtp_session *s, const char *reason)
+{
+	if (s->state == SMTP_STATE_CLOSED || (s->flags & SESS_F_QUITTING))
+		return;
+	s->flags |= SESS_F_QUITTING;
+	s->close_reason = reason;
+	conn_want_read(&s->conn, false);
+	switch (conn_flush(&s->conn)) {
+	case CONN_OK:
+		smtp_session_close(s, reason);
+		return;
+	case CONN_AGAIN:
+		/* Give the client a moment to read the last reply. */
+		ev_timer_stop(server.loop, &s->timer);
+		ev_timer_set(&s->timer, CLOSE_LINGER_SECONDS, 0.);
+		ev_timer_start(server.loop, &s->timer);
+		return;
+	default:
+		smtp_session_close(s, "write error");
+	}
+}
+
+/* Input arrived before the banner (RFC 5321 §4.3.1, Postfix PREGREET). */
+static void
+greeting_input(struct smtp_session *s)
+{
+	if (buf_used(&s->in) == 0) {
+		if (s->flags & SESS_F_EOF)
+			smtp_session_close(s, "client disconnected before greeting");
+		return;
+	}
+	s->flags |= SESS_F_EARLY_TALKER;
+	if (!s->cfg->reject_early_talkers) {
+		/* Keep what was said; it is read after the banner. */
+		conn_want_read(&s->conn, false);
+		return;
+	}
+	log_info(s->id, "smtp early-talker bytes=%zu", buf_used(&s->in));
+	if (s->busy == BUSY_HOOK && hook_impl != NULL)
+		hook_impl->cancel(s);
+	s->busy = BUSY_NONE;
+	ev_timer_stop(server.loop, &s->greet_timer);
+	buf_reset(&s->in);
+	reply(s, 554, "5.5.1", "%s Error: SMTP protocol synchronization "
+	    "(talked before the greeting)", s->cfg->hostname);
+	session_quit(s, "early talker");
+}
+
+static void
+on_read(void *arg)
+{
+	struct smtp_session *s = arg;
+
+	for (int rounds = 0; rounds < 16; rounds++) {
+		size_t room, want;
+		ssize_t n;
+		char *p;
+
+		if (s->state == SMTP_STATE_CLOSED || s->busy != BUSY_NONE ||
+		    (s->flags & (SESS_F_QUITTING | SESS_F_EOF)))
+			return;
+		room = buf_room(&s->in);
+		if (room == 0) {
+			/* Full: stop reading until processing makes room. */
+			conn_want_read(&s->conn, false);
+			session_process(s);
+			return;
+		}
+		want = room < READ_SIZE ? room : READ_SIZE;
+		if ((p = buf_reserve(&s->in, want)) == NULL)
+			return;
+		n = conn_read(&s->conn, p, want);
+		if (n > 0) {
+			buf_commit(&s->in, (size_t)n);
+			s->bytes_in += (uint64_t)n;
+			session_restart_timer(s);
+		} else if (n == CONN_AGAIN) {
+			if (buf_used(&s->in) == 0)
+				buf_reset(&s->in);	/* idle: hold no memory */
+			return;
+		} else if (n == CONN_EOF) {
+			s->flags |= SESS_F_EOF;
+			conn_want_read(&s->conn, false);
+		} else {
+			log_info(s->id, "smtp read-error error=\"%s\"",
+			    s->conn.error);
+			smtp_session_close(s, "read error");
+			return;
+		}
+		if (s->state == SMTP_STATE_GREETING) {
+			greeting_input(s);
+			return;
+		}
+		session_process(s);
+		/* TLS may hold decrypted bytes the socket will not signal. */
+		if (s->conn.ops->pending(&s->conn) == 0)
+			return;
+	}
+}
+
+static void
+on_drain(void *arg)
+{
+	struct smtp_session *s = arg;
+
+	if (s->state == SMTP_STATE_CLOSED)
+		return;
+	if (s->conn.failed) {
+		smtp_session_close(s, "write error");
+		return;
+	}
+	if (s->flags & SESS_F_QUITTING) {
+		smtp_session_close(s, s->close_reason);
+		return;
+	}
+	/* The client read its replies: continue with pipelined input. */
+	if (s->busy == BUSY_NONE && s->state != SMTP_STATE_GREETING)
+		session_process(s);
+}
+
+/* Where to stop reading a line: its terminator, or NULL if incomplete. */
+static const char *
+find_line_end(const char *p, size_t n)
+{
+	return memchr(p, '\n', n);
+}
+
+void
+session_process(struct smtp_session *s)
+{
+	char line[SMTP_READ_LINE_MAX + 1];
+
+	while (s->state != SMTP_STATE_CLOSED && s->busy == BUSY_NONE &&
+	    !(s->flags & SESS_F_QUITTING) && s->state != SMTP_STATE_GREETING) {
+		const char *p, *lf;
+		size_t used, n;
+		bool crlf;
+
+		if (conn_out_pending(&s->conn) > OUTPUT_HIGH_WATER) {
+			/* Client is not reading replies: wait for on_drain. */
+			if (conn_flush(&s->conn) == CONN_ERR) {
+				smtp_session_close(s, "write error");
+				return;
+			}
+			if (conn_out_pending(&s->conn) > OUTPUT_HIGH_WATER) {
+				conn_want_read(&s->conn, false);
+				return;
+			}
+		}
+		if ((used = buf_used(&s->in)) == 0)
+			break;
+		p = buf_head(&s->in);
+		if (s->state == SMTP_STATE_DATA || s->state == SMTP_STATE_BDAT) {
+			n = message_consume(s, p, used);
+			buf_consume(&s->in, n);
+			if (n == 0)
+				break;
+			continue;
+		}
+		if ((lf = find_line_end(p, used)) == NULL) {
+			if (used >= SMTP_READ_LINE_MAX) {
+				log_info(s->id, "smtp line-too-long bytes=%zu", used);
+				buf_reset(&s->in);
+				reply(s, 500, "5.5.2", "Error: line too long");
+				reply(s, 421, "4.7.0", "%s Error: closing connection",
+				    s->cfg->hostname);
+				session_quit(s, "line too long");
+				return;
+			}
+			break;
+		}
+		n = (size_t)(lf - p);
+		crlf = n > 0 && p[n - 1] == '\r';
+		/* Copy out: the handler may reset or reuse the input buffer. */
+		memcpy(line, p, crlf ? n - 1 : n);
+		line[crlf ? n - 1 : n] = '\0';
+		buf_consume(&s->in, n + 1);
+		cmd_line(s, line, crlf ? n - 1 : n, crlf);
+
+		if (s->state != SMTP_STATE_CLOSED &&
+		    !(s->flags & SESS_F_QUITTING) &&
+		    s->nerrors >= s->cfg->max_errors) {
+			log_info(s->id, "smtp too-many-errors errors=%u",
+			    s->nerrors);
+			reply(s, 421, "4.7.0", "%s Error: too many errors",
+			    s->cfg->hostname);
+			session_quit(s, "too many errors");
+			return;
+		}
+	}
+	if (s->state == SMTP_STATE_CLOSED || (s->flags & SESS_F_QUITTING) ||
+	    s->state == SMTP_STATE_GREETING)
+		return;
+	if (s->busy != BUSY_NONE)
+		return;
+	if (s->flags & SESS_F_EOF) {
+		const char *why = (s->state == SMTP_STATE_DATA ||
+		    s->state == SMTP_STATE_BDAT) ?
+		    "client disconnected during message" :
+		    "client disconnected without QUIT";
+
+		(void)conn_flush(&s->conn);
+		smtp_session_close(s, why);
+		return;
+	}
+	if (conn_flush(&s->conn) == CONN_ERR) {
+		smtp_session_close(s, "write error");
+		return;
+	}
+	conn_want_read(&s->conn, conn_out_pending(&s->conn) <= OUTPUT_HIGH_WATER);
+}
+
+void
+smtp_session_close(struct smtp_session *s, const char *reason)
+{
+	if (s->state == SMTP_STATE_CLOSED)
+		return;
+	s->state = SMTP_STATE_CLOSED;
+	ev_timer_stop(server.loop, &s->timer);
+	ev_timer_stop(server.loop, &s->greet_timer);
+	if (s->busy == BUSY_HOOK && hook_impl != NULL)
+		hook_impl->cancel(s);
+	conn_close(&s->conn);
+	buf_reset(&s->in);
+	iplimit_release((struct sockaddr *)&s->peer);
+	server.connections--;
+	log_info(s->id, "smtp disconnect reason=\"%s\" commands=%u errors=%u "
+	    "transactions=%u bytes_in=%llu duration=%.3f", reason, s->ncmds,
+	    s->nerrors, s->ntx, (unsigned long long)s->bytes_in,
+	    ev_now(server.loop) - s->started);
+	/* A worker may still hold the transaction: it is freed at its end. */
+	if (s->busy != BUSY_WORK) {
+		tx_free(s->tx);
+		s->tx = NULL;
+	}
+	if (hook_impl != NULL && hook_impl->has(HOOK_DISCONNECT)) {
+		struct hook_verdict v;
+
+		memset(&v, 0, sizeof(v));
+		s->pending_hook = HOOK_DISCONNECT;
+		session_ref(s);
+		s->flags |= SESS_F_HOOK_CLOSE;
+		if (hook_impl->run(s, HOOK_DISCONNECT, NULL, &v) == HOOK_DONE) {
+			s->flags &= ~SESS_F_HOOK_CLOSE;
+			s->refs--;
+		}
+	}
+	maybe_free(s);
+}
+
+void
+smtp_session_free(struct smtp_session *s)
+{
+	if (hook_impl != NULL)
+		hook_impl->release(s);
+	tx_free(s->tx);
+	free(s->helo);
+	free(s->pending_arg);
+	free(s->greet_verdict);
+	free(s->bdat_verdict);
+	buf_reset(&s->in);
+	free(s);
+}
+
+const char *
+smtp_session_protocol(const struct smtp_session *s)
+{
+	bool utf8 = s->tx != NULL && s->tx->opts.smtputf8;
+	bool tls = s->flags & SESS_F_TLS;
+	bool auth = s->flags & SESS_F_AUTH;
+
+	if (s->lc->lmtp)
+		return utf8 ? "UTF8LMTP" : "LMTP";
+	if (!(s->flags & SESS_F_ESMTP))
+		return "SMTP";
+	if (utf8)
+		return tls ? (auth ? "UTF8SMTPSA" : "UTF8SMTPS") :
+		    (auth ? "UTF8SMTPA" : "UTF8SMTP");
+	return tls ? (auth ? "ESMTPSA" : "ESMTPS") : (auth ? "ESMTPA" : "ESMTP");
+}
