@@ -189,6 +189,9 @@ scan_address_literal(const char *s, size_t len)
 	inner = (size_t)(close - s) - 1;
 	if (inner == 0 || inner >= sizeof(tmp))
 		return 0;
+	/* inet_pton() would stop at a NUL and accept "[1.2.3.4<NUL>junk]". */
+	if (memchr(s + 1, '\0', inner) != NULL)
+		return 0;
 	memcpy(tmp, s + 1, inner);
 	tmp[inner] = '\0';
 	if (inet_pton(AF_INET, tmp, &a4) == 1)
@@ -527,6 +530,17 @@ parse_decimal(const char *s, size_t len, uint64_t *out)
 	return 0;
 }
 
+/* p->value is not NUL-terminated: no strspn() on it. */
+static bool
+all_digits(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+	}
+	return true;
+}
+
 static int
 hexval(char c)
 {
@@ -557,6 +571,13 @@ xtext_decode(const char *s, size_t len, char *out, size_t outsz)
 				return -1;
 			c = hi * 16 + lo;
 			i += 2;
+			/*
+			 * The value is a mailbox (RFC 4954 §5) kept as a C
+			 * string: "+00" would cut it and "+0D+0A" would
+			 * carry a line break into logs and headers.
+			 */
+			if (c < 32 || c == 127)
+				return -1;
 		} else if (c < 33 || c > 126 || c == '=') {
 			return -1;
 		}
@@ -588,7 +609,7 @@ smtp_parse_mail_params(const struct smtp_params *params,
 			if (p->value == NULL ||
 			    parse_decimal(p->value, p->vlen, &opts->size) != 0) {
 				if (p->value != NULL && p->vlen <= 40 &&
-				    strspn(p->value, "0123456789") >= p->vlen) {
+				    all_digits(p->value, p->vlen)) {
 					/* Too large to represent: certainly too big. */
 					opts->size = UINT64_MAX;
 				} else {

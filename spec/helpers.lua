@@ -1,0 +1,259 @@
+-- spec/helpers.lua — start the real luasmtpd and talk SMTP to it.
+--
+--   local H = require "spec.helpers"
+--   local srv = H.start_server{ config = [[ ...lua... ]], defines = { k = "v" } }
+--   local c = H.connect(srv.port)
+--   c:expect(220)
+--   c:cmd("EHLO client.test", 250)
+--   srv:stop()
+--
+-- Servers listen on 127.0.0.1 port 0; the real port is read from the
+-- server's "net listening" log line, so specs never race for ports.  Every
+-- process a spec starts is recorded by PID and stopped by PID.
+
+local socket = require "socket"
+
+local H = {}
+
+H.root = (function()
+  local src = debug.getinfo(1, "S").source:sub(2)
+  local dir = src:match("^(.*)/spec/helpers%.lua$")
+  if dir == nil or dir == "" then dir = "." end
+  if dir:sub(1, 1) ~= "/" then
+    local pwd = io.popen("pwd"):read("*l")
+    dir = dir == "." and pwd or pwd .. "/" .. dir
+  end
+  return dir
+end)()
+
+H.binary = os.getenv("LUASMTPD_BIN") or (H.root .. "/build/luasmtpd")
+
+function H.sh(cmd)
+  local p = io.popen(cmd .. " 2>&1; echo \"__rc=$?\"")
+  local out = p:read("*a")
+  p:close()
+  local rc = tonumber(out:match("__rc=(%d+)%s*$"))
+  return out:gsub("__rc=%d+%s*$", ""), rc
+end
+
+function H.q(s) return "'" .. tostring(s):gsub("'", "'\\''") .. "'" end
+
+function H.tmpdir()
+  local out = H.sh("mktemp -d /tmp/luasmtpd-spec.XXXXXX")
+  return (out:gsub("%s+$", ""))
+end
+
+function H.write_file(path, content)
+  local f = assert(io.open(path, "wb"))
+  f:write(content)
+  f:close()
+end
+
+function H.read_file(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local d = f:read("*a")
+  f:close()
+  return d
+end
+
+-- Files under dir (recursive), sorted.
+function H.files(dir)
+  local out = H.sh("find " .. H.q(dir) .. " -type f 2>/dev/null | sort")
+  local list = {}
+  for line in out:gmatch("[^\n]+") do list[#list + 1] = line end
+  return list
+end
+
+function H.sleep(s) socket.sleep(s) end
+
+-- Poll fn() until it returns a true value or timeout seconds pass.
+function H.wait_for(fn, timeout, what)
+  local deadline = socket.gettime() + (timeout or 10)
+  while socket.gettime() < deadline do
+    local v = fn()
+    if v then return v end
+    socket.sleep(0.02)
+  end
+  error("timed out waiting for " .. (what or "condition"), 2)
+end
+
+-- Running (a zombie counts as gone: it has exited, it is just not reaped).
+function H.alive(pid)
+  local f = io.open("/proc/" .. tostring(pid) .. "/stat")
+  if not f then return false end
+  local stat = f:read("*l")
+  f:close()
+  local state = stat and stat:match("^%d+ %b() (%a)")
+  return state ~= nil and state ~= "Z" and state ~= "X"
+end
+
+-- Start a background command; returns its PID (the exec'd program's).
+function H.spawn(cmd, log)
+  local out = H.sh("sh -c " .. H.q("exec " .. cmd .. " >" .. H.q(log) .. " 2>&1") ..
+    " </dev/null & echo $!")
+  local pid = tonumber(out:match("(%d+)"))
+  assert(pid, "could not start: " .. cmd .. "\n" .. out)
+  return pid
+end
+
+function H.stop_pid(pid, signal)
+  if not pid or not H.alive(pid) then return end
+  H.sh("kill -" .. (signal or "TERM") .. " " .. pid)
+  local deadline = socket.gettime() + 5
+  while socket.gettime() < deadline and H.alive(pid) do socket.sleep(0.02) end
+  if H.alive(pid) then H.sh("kill -KILL " .. pid) end
+end
+
+local Server = {}
+Server.__index = Server
+
+function Server:log()
+  return H.read_file(self.log_path) or ""
+end
+
+-- Wait until the log matches a Lua pattern; returns the captures.
+function Server:wait_log(pattern, timeout)
+  local caps
+  H.wait_for(function()
+    caps = { self:log():match(pattern) }
+    return #caps > 0
+  end, timeout or 10, "log line matching " .. pattern .. "\n--- log:\n" .. self:log())
+  return unpack(caps)
+end
+
+function Server:count_log(pattern)
+  local n = 0
+  for _ in self:log():gmatch(pattern) do n = n + 1 end
+  return n
+end
+
+function Server:stop()
+  H.stop_pid(self.pid)
+  self.pid = nil
+end
+
+function Server:alive() return self.pid ~= nil and H.alive(self.pid) end
+
+-- H.start_server{ config = "...", defines = {...}, args = {...}, dir = ... }
+-- Unless the config sets listen itself, -D listen=127.0.0.1:0 is passed
+-- and the config is expected to use luasmtpd.var("listen").
+function H.start_server(opts)
+  local dir = opts.dir or H.tmpdir()
+  local conf = opts.config_file
+  if not conf then
+    conf = dir .. "/config.lua"
+    H.write_file(conf, opts.config)
+  end
+  local defines = { listen = "127.0.0.1:0", spool = dir .. "/spool" }
+  for k, v in pairs(opts.defines or {}) do defines[k] = v end
+  local cmd = { H.q(H.binary), "-c", H.q(conf) }
+  for k, v in pairs(defines) do cmd[#cmd + 1] = "-D " .. H.q(k .. "=" .. v) end
+  for _, a in ipairs(opts.args or {}) do cmd[#cmd + 1] = H.q(a) end
+  local srv = setmetatable({ dir = dir, config = conf, log_path = dir .. "/server.log" }, Server)
+  srv.pid = H.spawn(table.concat(cmd, " "), srv.log_path)
+  local port
+  H.wait_for(function()
+    port = srv:log():match("net listening addr=127%.0%.0%.1:(%d+)")
+    if not port and not H.alive(srv.pid) then
+      error("luasmtpd exited at start:\n" .. srv:log(), 0)
+    end
+    return port
+  end, 10, "the server to listen\n" .. srv:log())
+  srv.port = tonumber(port)
+  return srv
+end
+
+-- The minimal config most specs build on: accept *@example.test.
+H.basic_config = [[
+local smtp = require "luasmtpd"
+listen = smtp.var("listen")
+spool = smtp.var("spool")
+hostname = "mx.example.test"
+function hooks.rcpt(s, rcpt)
+  if rcpt:match("@example%.test$") then return smtp.accept() end
+end
+]]
+
+-- ---- an SMTP client over a real socket ----
+
+local Client = {}
+Client.__index = Client
+
+function H.connect(port, host, timeout)
+  local sock = socket.tcp()
+  sock:settimeout(timeout or 10)
+  assert(sock:connect(host or "127.0.0.1", port))
+  return setmetatable({ sock = sock }, Client)
+end
+
+function Client:send(data)
+  assert(self.sock:send(data))
+  return self
+end
+
+-- One reply line without CRLF, or nil, err ("closed", "timeout").
+function Client:line(timeout)
+  if timeout then self.sock:settimeout(timeout) end
+  local l, err = self.sock:receive("*l")
+  if timeout then self.sock:settimeout(10) end
+  return l, err
+end
+
+-- A whole (possibly multi-line) reply: code, text of the last line, lines.
+function Client:reply(timeout)
+  local lines = {}
+  while true do
+    local l, err = self:line(timeout)
+    if not l then
+      if #lines == 0 then return nil, err end
+      error("reply cut short (" .. tostring(err) .. ") after: " .. table.concat(lines, " | "))
+    end
+    lines[#lines + 1] = l
+    local code, sep = l:match("^(%d%d%d)([ -])")
+    if not code then error("not an SMTP reply: " .. l) end
+    if sep == " " then return tonumber(code), l, lines end
+  end
+end
+
+-- Read a reply and assert its code (and optional text pattern).
+function Client:expect(code, pattern, timeout)
+  local got, text, lines = self:reply(timeout)
+  assert(got ~= nil, "expected " .. code .. ", got no reply (" .. tostring(text) .. ")")
+  assert(got == code, ("expected %d, got: %s"):format(code, table.concat(lines, " | ")))
+  if pattern then
+    assert(text:find(pattern), ("reply %q does not match %q"):format(text, pattern))
+  end
+  return text, lines
+end
+
+-- Send a command line (CRLF added) and expect a code.
+function Client:cmd(line, code, pattern)
+  self:send(line .. "\r\n")
+  return self:expect(code, pattern)
+end
+
+-- true once the server has closed the connection.
+function Client:closed(timeout)
+  local l, err = self:line(timeout or 10)
+  return l == nil and err == "closed"
+end
+
+function Client:close() self.sock:close() end
+
+-- A greeted session with a transaction ready for DATA.
+function H.session(port, opts)
+  opts = opts or {}
+  local c = H.connect(port)
+  c:expect(220)
+  c:cmd("EHLO client.test", 250)
+  if opts.from ~= false then
+    c:cmd("MAIL FROM:<" .. (opts.from or "sender@remote.test") .. ">", 250)
+    for _, r in ipairs(opts.rcpts or { "user@example.test" }) do
+      c:cmd("RCPT TO:<" .. r .. ">", 250)
+    end
+  end
+  return c
+end
+
+return H
