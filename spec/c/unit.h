@@ -34,7 +34,7 @@ struct unit_case {
 };
 
 #define UNIT_DETAIL_MAX		400
-#define UNIT_ALLOCS_MAX		64
+#define UNIT_ALLOCS_MAX		256
 
 static jmp_buf	 unit_jmp;
 static char	 unit_detail[UNIT_DETAIL_MAX];

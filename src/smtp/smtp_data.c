@@ -112,8 +112,12 @@ smtp_data_decode(struct smtp_data *d, const char *in, size_t inlen,
 				d->state = S_TEXT;
 				break;
 			}
-			/* Dot transparency: drop the leading dot. */
+			/*
+			 * Dot transparency: drop the leading dot, which does
+			 * not count toward the line length (§4.5.3.1.6).
+			 */
 			d->state = S_TEXT;
+			d->line_len--;
 			goto text;
 
 		case S_DOT_CR:
@@ -149,7 +153,10 @@ smtp_data_decode(struct smtp_data *d, const char *in, size_t inlen,
 
 	newline:
 		/* A normalized bare LF: stored as CRLF, but the next line may
-		 * not end the data (Postfix "normalize" semantics). */
+		 * not end the data (Postfix "normalize" semantics).  The CR we
+		 * add counts toward the length of the line we store. */
+		if (++d->line_len > d->line_max)
+			d->errors |= SMTP_DATA_ERR_LINE_TOO_LONG;
 		out[o++] = '\r';
 		out[o++] = '\n';
 		d->state = S_BOL;

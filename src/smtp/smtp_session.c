@@ -172,7 +172,9 @@ session_set_busy(struct smtp_session *s, enum smtp_busy busy)
 	if (busy != BUSY_NONE) {
 		/* The hook's own timers bound this wait, not the client's. */
 		ev_timer_stop(server.loop, &s->timer);
-		conn_want_read(&s->conn, false);
+		/* Before the banner we keep listening: early talkers. */
+		if (s->state != SMTP_STATE_GREETING)
+			conn_want_read(&s->conn, false);
 		/* Pipelined replies so far go out before we wait. */
 		if (conn_flush(&s->conn) == CONN_ERR)
 			smtp_session_close(s, "write error");
@@ -282,7 +284,8 @@ on_read(void *arg)
 		ssize_t n;
 		char *p;
 
-		if (s->state == SMTP_STATE_CLOSED || s->busy != BUSY_NONE ||
+		if (s->state == SMTP_STATE_CLOSED ||
+		    (s->busy != BUSY_NONE && s->state != SMTP_STATE_GREETING) ||
 		    (s->flags & (SESS_F_QUITTING | SESS_F_EOF)))
 			return;
 		room = buf_room(&s->in);
@@ -405,7 +408,7 @@ session_process(struct smtp_session *s)
 
 		if (s->state != SMTP_STATE_CLOSED &&
 		    !(s->flags & SESS_F_QUITTING) &&
-		    s->nerrors >= s->cfg->max_errors) {
+		    s->nerrors > s->cfg->max_errors) {
 			log_info(s->id, "smtp too-many-errors errors=%u",
 			    s->nerrors);
 			reply(s, 421, "4.7.0", "%s Error: too many errors",
