@@ -50,9 +50,11 @@ $(BUILD)/luasmtpd: $(OBJS)
 -include $(OBJS:.o=.d)
 
 # ---- make run: the embedded default, everything under the work tree ----
+# RUN_ARGS adds options, e.g. make run RUN_ARGS="-D listen=127.0.0.1:2626"
+RUN_ARGS  ?=
 run: $(BUILD)/luasmtpd
 	@mkdir -p var/mail var/spool
-	exec $(BUILD)/luasmtpd -c examples/default.lua
+	exec $(BUILD)/luasmtpd -c examples/default.lua $(RUN_ARGS)
 
 # ---- tests: C units under ASan+UBSan, then the busted specs ----
 SAN        = -fsanitize=address,undefined -fno-omit-frame-pointer \

@@ -16,7 +16,8 @@ local deliver = require "luasmtpd.deliver"
 local util = require "luasmtpd.util"
 
 local maildir_root = smtp.var("maildir", "var/mail")
-local domains = util.set(util.split(smtp.var("domains", "localhost,example.test"), ","))
+local domain_list = util.split(smtp.var("domains", "localhost,example.test"), ",")
+local domains = util.set(domain_list)
 
 hostname = smtp.var("hostname", "localhost")
 listen = smtp.var("listen", "127.0.0.1:2525")
@@ -37,7 +38,8 @@ end
 
 function hooks.rcpt(s, rcpt)
   if rcpt == "Postmaster" then
-    return smtp.rewrite("postmaster@" .. (next(domains)))
+    -- RFC 5321 4.5.1: <Postmaster> must be accepted.
+    return smtp.rewrite("postmaster@" .. domain_list[1]:lower())
   end
   if mailbox_dir(rcpt) then
     return smtp.accept()

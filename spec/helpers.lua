@@ -97,8 +97,20 @@ function H.spawn(cmd, log)
   return pid
 end
 
+-- PIDs of a process's children (e.g. the server that `make run` started).
+function H.children(pid)
+  local out = {}
+  local f = io.open("/proc/" .. pid .. "/task/" .. pid .. "/children")
+  if f then
+    for c in f:read("*a"):gmatch("%d+") do out[#out + 1] = tonumber(c) end
+    f:close()
+  end
+  return out
+end
+
 function H.stop_pid(pid, signal)
   if not pid or not H.alive(pid) then return end
+  for _, child in ipairs(H.children(pid)) do H.stop_pid(child, signal) end
   H.sh("kill -" .. (signal or "TERM") .. " " .. pid)
   local deadline = socket.gettime() + 5
   while socket.gettime() < deadline and H.alive(pid) do socket.sleep(0.02) end

@@ -15,6 +15,8 @@
 #include "unit.h"
 
 #define LIT(s)		(s), (sizeof(s) - 1)
+/* An exact-size copy of a literal, and its length. */
+#define IN(s)		unit_dup(LIT(s)), (sizeof(s) - 1)
 #define LINE_MAX_RFC	1000
 
 #define ERR_LF		SMTP_DATA_ERR_BARE_LF
@@ -153,7 +155,7 @@ decode(bool bdat, enum bare_lf_mode mode, size_t line_max, const char *in,
 #define CHECK_END(r, consumed_, out_, errors_) do {			\
 	CHECK_INT((r)->res, SMTP_DATA_END);				\
 	CHECK_INT((r)->consumed, (consumed_));				\
-	CHECK_MEM((r)->out, (r)->outlen, LIT(out_));			\
+	CHECK_MEM((r)->out, (r)->outlen, (out_), sizeof(out_) - 1);			\
 	CHECK_INT((r)->d.errors, (errors_));				\
 } while (0)
 
@@ -161,7 +163,7 @@ decode(bool bdat, enum bare_lf_mode mode, size_t line_max, const char *in,
 #define CHECK_MORE(r, len_, out_, errors_) do {				\
 	CHECK_INT((r)->res, SMTP_DATA_MORE);				\
 	CHECK_INT((r)->consumed, (len_));				\
-	CHECK_MEM((r)->out, (r)->outlen, LIT(out_));			\
+	CHECK_MEM((r)->out, (r)->outlen, (out_), sizeof(out_) - 1);			\
 	CHECK_INT((r)->d.errors, (errors_));				\
 } while (0)
 
@@ -750,7 +752,7 @@ t_bdat_norm_lf(void)
 static void
 t_bdat_smuggle(void)
 {
-	CHECK_MORE(BDAT("a\r\n.\r\nMAIL FROM:<e@x>\r\n"), 24,
+	CHECK_MORE(BDAT("a\r\n.\r\nMAIL FROM:<e@x>\r\n"), 23,
 	    "a\r\n.\r\nMAIL FROM:<e@x>\r\n", 0);
 }
 
@@ -852,11 +854,11 @@ t_bdat_crlf_across_chunks(void)
 	size_t c, o, total = 0;
 
 	smtp_data_init(&d, true, BARE_LF_REJECT, LINE_MAX_RFC);
-	CHECK_INT(smtp_data_decode(&d, unit_dup(LIT("a\r")), &c, out, sizeof(out),
+	CHECK_INT(smtp_data_decode(&d, IN("a\r"), &c, out, sizeof(out),
 	    &o), SMTP_DATA_MORE);
 	CHECK_INT(c, 2);
 	total += o;
-	CHECK_INT(smtp_data_decode(&d, unit_dup(LIT("\nb")), &c, out + total,
+	CHECK_INT(smtp_data_decode(&d, IN("\nb"), &c, out + total,
 	    sizeof(out) - total, &o), SMTP_DATA_MORE);
 	CHECK_INT(c, 2);
 	total += o;
@@ -875,7 +877,7 @@ t_outcap_3_one_call(void)
 	size_t c, o;
 
 	smtp_data_init(&d, false, BARE_LF_REJECT, LINE_MAX_RFC);
-	CHECK_INT(smtp_data_decode(&d, unit_dup(LIT("abcdef")), &c, out, 3, &o),
+	CHECK_INT(smtp_data_decode(&d, IN("abcdef"), &c, out, 3, &o),
 	    SMTP_DATA_MORE);
 	CHECK_INT(c, 1);
 	CHECK_MEM(out, o, "a", 1);
@@ -890,7 +892,7 @@ t_outcap_5_one_call(void)
 
 	/* Stops while fewer than 3 bytes of room remain. */
 	smtp_data_init(&d, false, BARE_LF_REJECT, LINE_MAX_RFC);
-	CHECK_INT(smtp_data_decode(&d, unit_dup(LIT("abcdef")), &c, out, 5, &o),
+	CHECK_INT(smtp_data_decode(&d, IN("abcdef"), &c, out, 5, &o),
 	    SMTP_DATA_MORE);
 	CHECK_INT(c, 3);
 	CHECK_MEM(out, o, "abc", 3);
@@ -905,10 +907,10 @@ t_outcap_3_widest_step(void)
 	size_t c, o;
 
 	smtp_data_init(&d, false, BARE_LF_NORMALIZE, LINE_MAX_RFC);
-	CHECK_INT(smtp_data_decode(&d, unit_dup(LIT("\n")), &c, out, 3, &o),
+	CHECK_INT(smtp_data_decode(&d, IN("\n"), &c, out, 3, &o),
 	    SMTP_DATA_MORE);
 	CHECK_MEM(out, o, "\r\n", 2);
-	CHECK_INT(smtp_data_decode(&d, unit_dup(LIT(".\nx")), &c, out, 3, &o),
+	CHECK_INT(smtp_data_decode(&d, IN(".\nx"), &c, out, 3, &o),
 	    SMTP_DATA_MORE);
 	CHECK_INT(c, 2);
 	CHECK_MEM(out, o, ".\r\n", 3);
