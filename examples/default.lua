@@ -4,12 +4,17 @@
 -- in var/mail/<domain>/<local-part>/ (a Maildir) under the work tree.
 -- Everything else is refused: this is not an open relay.
 --
+-- STARTTLS is offered with tls_cert/tls_key; if those files do not exist
+-- a self-signed certificate for the hostname is created there at start.
+--
 -- Settings (luasmtpd -D name=value):
 --   listen    address:port to listen on          (127.0.0.1:2525)
 --   maildir   root of the Maildirs                (var/mail)
 --   spool     spool directory                     (var/spool)
 --   domains   comma-separated local domains       (localhost,example.test)
 --   hostname  name in the banner and Received:    (localhost)
+--   tls_cert  PEM certificate                     (var/tls/cert.pem)
+--   tls_key   PEM private key                     (var/tls/key.pem)
 
 local smtp = require "luasmtpd"
 local deliver = require "luasmtpd.deliver"
@@ -20,8 +25,13 @@ local domain_list = util.split(smtp.var("domains", "localhost,example.test"), ",
 local domains = util.set(domain_list)
 
 hostname = smtp.var("hostname", "localhost")
-listen = smtp.var("listen", "127.0.0.1:2525")
+listen = { address = smtp.var("listen", "127.0.0.1:2525"), tls = "starttls" }
 spool = smtp.var("spool", "var/spool")
+tls = { certs = { {
+  cert = smtp.var("tls_cert", "var/tls/cert.pem"),
+  key = smtp.var("tls_key", "var/tls/key.pem"),
+  self_signed = hostname,
+} } }
 
 -- A local part we are willing to turn into a directory name.
 local function mailbox_dir(address)

@@ -268,4 +268,12 @@ function H.session(port, opts)
   return c
 end
 
+-- Like H.connect, over a unix-domain stream socket (e.g. an LMTP socket).
+function H.connect_unix(path, timeout)
+  local sock = require("socket.unix").stream()
+  sock:settimeout(timeout or 10)
+  assert(sock:connect(path))
+  return setmetatable({ sock = sock }, Client)
+end
+
 return H

@@ -39,4 +39,6 @@ config_defaults(struct config *c)
 	c->smtputf8 = true;
 	c->chunking = true;
 	c->workers = 4;
+	c->max_auth_failures = 3;
+	c->auth_failure_delay = 1.0;
 }

@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "tls/tls.h"
+
 enum bare_lf_mode {
 	BARE_LF_REJECT,		/* refuse the command or message (default) */
 	BARE_LF_NORMALIZE,	/* treat bare LF as CRLF; only CRLF.CRLF ends DATA */
@@ -28,10 +30,10 @@ struct listener_config {
 	char			 address[64];	/* numeric IPv4 or IPv6 */
 	int			 port;		/* 0: let the kernel choose */
 	enum tls_mode		 tls;
-	bool			 require_tls;
-	bool			 auth;		/* offer AUTH */
+	bool			 require_tls;	/* MAIL before STARTTLS: 530 */
+	bool			 auth;		/* offer AUTH (RFC 4954) */
 	bool			 auth_plaintext; /* trusted: AUTH without TLS */
-	bool			 require_auth;
+	bool			 require_auth;	/* MAIL before AUTH: 530 */
 	bool			 lmtp;		/* speak LMTP (RFC 2033) */
 	struct listener_config	*next;
 };
@@ -70,6 +72,14 @@ struct config {
 	bool		 smtputf8;
 	bool		 chunking;
 	unsigned	 workers;		/* disk/delivery threads */
+
+	/* TLS certificates and options (the `tls` table), if any. */
+	bool		 tls_configured;
+	struct tls_config tls;
+
+	/* AUTH */
+	unsigned	 max_auth_failures;	/* then 421 and close */
+	double		 auth_failure_delay;	/* seconds, times failures */
 };
 
 void	config_defaults(struct config *);

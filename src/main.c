@@ -21,6 +21,7 @@
 #include "net/listener.h"
 #include "queue/spool.h"
 #include "server.h"
+#include "tls/tls.h"
 #include "util/log.h"
 #include "util/workq.h"
 #include "util/xmalloc.h"
@@ -43,6 +44,22 @@ usage(FILE *f)
 	    "  -v             debug logging\n"
 	    "  -h, --help     this help\n"
 	    "  -V, --version  the version\n");
+}
+
+/* SIGHUP: re-read the certificate files for new connections. */
+static void
+reload_cb(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	char err[512];
+
+	(void)loop;
+	(void)w;
+	(void)revents;
+	if (tls_reload(err, sizeof(err)) != 0)
+		log_error(0, "tls reload-failed error=\"%s\" (the old "
+		    "certificates stay in use)", err);
+	else
+		log_info(0, "tls reloaded");
 }
 
 static void
@@ -98,7 +115,7 @@ main(int argc, char **argv)
 	bool check_only = false, verbose = false;
 	char err[1024];
 	struct ev_loop *loop;
-	ev_signal sigterm, sigint;
+	ev_signal sigterm, sigint, sighup;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -173,6 +190,8 @@ main(int argc, char **argv)
 	ev_signal_start(loop, &sigterm);
 	ev_signal_init(&sigint, stop_cb, SIGINT);
 	ev_signal_start(loop, &sigint);
+	ev_signal_init(&sighup, reload_cb, SIGHUP);
+	ev_signal_start(loop, &sighup);
 	log_info(0, "main started version=%s config=%s pid=%d", LUASMTPD_VERSION,
 	    config_path, (int)getpid());
 

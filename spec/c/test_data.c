@@ -35,8 +35,8 @@ struct decoded {
 
 struct how {
 	const char	*name;
-	size_t		 first;		/* first piece; 0: whole input */
-	size_t		 step;		/* later pieces; 0: the rest */
+	size_t		 first;		/* first piece; 0: all */
+	size_t		 step;		/* next pieces; 0: the rest */
 	size_t		 outcap;
 };
 
@@ -145,17 +145,19 @@ decode(bool bdat, enum bare_lf_mode mode, size_t line_max, const char *in,
 	return first;
 }
 
-#define DATA(lit)	decode(false, BARE_LF_REJECT, LINE_MAX_RFC, LIT(lit))
-#define NORM(lit)	decode(false, BARE_LF_NORMALIZE, LINE_MAX_RFC, LIT(lit))
-#define BDAT(lit)	decode(true, BARE_LF_REJECT, LINE_MAX_RFC, LIT(lit))
-#define BDAT_NORM(lit)	decode(true, BARE_LF_NORMALIZE, LINE_MAX_RFC, LIT(lit))
-#define DATA_S(s)	decode(false, BARE_LF_REJECT, LINE_MAX_RFC, (s), strlen(s))
+#define REJECT		BARE_LF_REJECT
+#define NORMALIZE	BARE_LF_NORMALIZE
+#define DATA(lit)	decode(false, REJECT, LINE_MAX_RFC, LIT(lit))
+#define NORM(lit)	decode(false, NORMALIZE, LINE_MAX_RFC, LIT(lit))
+#define BDAT(lit)	decode(true, REJECT, LINE_MAX_RFC, LIT(lit))
+#define BDAT_NORM(lit)	decode(true, NORMALIZE, LINE_MAX_RFC, LIT(lit))
+#define DATA_S(s)	decode(false, REJECT, LINE_MAX_RFC, (s), strlen(s))
 
 /* Ended at the final dot, with exactly this output and these errors. */
 #define CHECK_END(r, consumed_, out_, errors_) do {			\
 	CHECK_INT((r)->res, SMTP_DATA_END);				\
 	CHECK_INT((r)->consumed, (consumed_));				\
-	CHECK_MEM((r)->out, (r)->outlen, (out_), sizeof(out_) - 1);			\
+	CHECK_MEM((r)->out, (r)->outlen, (out_), sizeof(out_) - 1);	\
 	CHECK_INT((r)->d.errors, (errors_));				\
 } while (0)
 
@@ -163,7 +165,7 @@ decode(bool bdat, enum bare_lf_mode mode, size_t line_max, const char *in,
 #define CHECK_MORE(r, len_, out_, errors_) do {				\
 	CHECK_INT((r)->res, SMTP_DATA_MORE);				\
 	CHECK_INT((r)->consumed, (len_));				\
-	CHECK_MEM((r)->out, (r)->outlen, (out_), sizeof(out_) - 1);			\
+	CHECK_MEM((r)->out, (r)->outlen, (out_), sizeof(out_) - 1);	\
 	CHECK_INT((r)->d.errors, (errors_));				\
 } while (0)
 
@@ -947,6 +949,8 @@ t_every_split(void)
 	};
 
 	for (size_t m = 0; m < sizeof(modes) / sizeof(modes[0]); m++) {
+		size_t mode_mark = unit_mark();
+
 		for (size_t i = 0; i < sizeof(corpus) / sizeof(corpus[0]); i++) {
 			const char *in = corpus[i];
 			size_t len = strlen(in);
@@ -954,18 +958,15 @@ t_every_split(void)
 			    modes[m].mode, 8, in, len);
 
 			for (size_t k = 1; k < len; k++) {
-				size_t saved = unit_nallocs;
+				size_t mark = unit_mark();
 				struct decoded *r = feed(modes[m].bdat,
 				    modes[m].mode, 8, in, len, k, 0, 3);
 
 				check_same(whole, r, "split in two");
-				/* Keep the case's allocations bounded. */
-				while (unit_nallocs > saved)
-					free(unit_allocs[--unit_nallocs]);
+				unit_release(mark);
 			}
 		}
-		while (unit_nallocs > 0)
-			free(unit_allocs[--unit_nallocs]);
+		unit_release(mode_mark);
 	}
 }
 
@@ -1081,7 +1082,7 @@ check_model(bool normalize)
 
 	for (int n = 0; n < 4000; n++) {
 		size_t len = lcg(&seed) % sizeof(in);
-		size_t saved = unit_nallocs;
+		size_t mark = unit_mark();
 		struct decoded *r;
 		char e1[160], e2[160], ei[120];
 
@@ -1103,8 +1104,7 @@ check_model(bool normalize)
 			    r->d.errors, m.end, m.consumed,
 			    unit_escape(m.out, m.outlen, e2, sizeof(e2)),
 			    m.errors);
-		while (unit_nallocs > saved)
-			free(unit_allocs[--unit_nallocs]);
+		unit_release(mark);
 	}
 }
 

@@ -74,6 +74,23 @@ unit_alloc(size_t n)
 	return p;
 }
 
+/*
+ * Loops that allocate per iteration free as they go: unit_release(mark)
+ * frees what was allocated since mark = unit_mark().
+ */
+static inline size_t
+unit_mark(void)
+{
+	return unit_nallocs;
+}
+
+static inline void
+unit_release(size_t mark)
+{
+	while (unit_nallocs > mark)
+		free(unit_allocs[--unit_nallocs]);
+}
+
 /* An exact-size copy of s[0..len), with no terminator. */
 static inline char *
 unit_dup(const char *s, size_t len)
@@ -188,8 +205,7 @@ unit_run(const struct unit_case *cases, size_t n)
 			printf("not ok %s: %s\n", name, unit_detail);
 			failed++;
 		}
-		while (unit_nallocs > 0)
-			free(unit_allocs[--unit_nallocs]);
+		unit_release(0);
 	}
 	return failed == 0 ? 0 : 1;
 }

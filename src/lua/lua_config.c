@@ -131,6 +131,7 @@ static const struct numopt limit_opts[] = {
 	U("max_transactions", 1, 100000000, max_transactions),
 	U("max_connections", 1, 1000000, max_connections),
 	U("max_connections_per_ip", 1, 1000000, max_connections_per_ip),
+	U("max_auth_failures", 1, 1000, max_auth_failures),
 	/* RFC 5321 §4.5.3.1.4 and §4.5.3.1.6: never below the minimums. */
 	Z("command_line", SMTP_CMD_LINE_MAX, SMTP_AUTH_LINE_MAX, command_line_max),
 	Z("text_line", SMTP_TEXT_LINE_MAX, 1000000, text_line_max),
@@ -143,6 +144,7 @@ static const struct numopt timeout_opts[] = {
 	S("hook", 0.01, timeout_hook),
 	S("hook_cpu", 0.01, hook_cpu_limit),
 	S("tls_handshake", 0.01, timeout_tls_handshake),
+	S("auth_failure_delay", 0, auth_failure_delay),
 	{ NULL, 0, 0, 0, 0 },
 };
 
@@ -224,6 +226,73 @@ parse_hostport(struct cfgctx *c, const char *s, struct listener_config *lc)
 }
 
 static int
+opt_bool(struct cfgctx *c, int idx, const char *k, bool *out)
+{
+	char name[64];
+	int r = 0;
+
+	lua_getfield(c->L, idx, k);
+	if (!lua_isnil(c->L, -1)) {
+		snprintf(name, sizeof(name), "listen.%s", k);
+		r = get_bool(c, name, out);
+	}
+	lua_pop(c->L, 1);
+	return r;
+}
+
+/* { address = "ip:port", tls = "starttls", require_tls = true, auth = ... } */
+static int
+read_listener_opts(struct cfgctx *c, int idx, struct listener_config *lc)
+{
+	static const char *known[] = { "address", "tls", "require_tls", "auth",
+	    "auth_plaintext", "require_auth", "lmtp", NULL };
+	const char *mode;
+
+	lua_getfield(c->L, idx, "tls");
+	if (!lua_isnil(c->L, -1)) {
+		mode = lua_tostring(c->L, -1);
+		if (lua_type(c->L, -1) != LUA_TSTRING)
+			mode = "?";
+		if (strcmp(mode, "none") == 0)
+			lc->tls = TLS_NONE;
+		else if (strcmp(mode, "starttls") == 0)
+			lc->tls = TLS_STARTTLS;
+		else if (strcmp(mode, "implicit") == 0)
+			lc->tls = TLS_IMPLICIT;
+		else
+			return fail(c, "listen.tls must be \"none\", \"starttls\" or "
+			    "\"implicit\"");
+	}
+	lua_pop(c->L, 1);
+	if (opt_bool(c, idx, "require_tls", &lc->require_tls) != 0 ||
+	    opt_bool(c, idx, "auth", &lc->auth) != 0 ||
+	    opt_bool(c, idx, "auth_plaintext", &lc->auth_plaintext) != 0 ||
+	    opt_bool(c, idx, "require_auth", &lc->require_auth) != 0 ||
+	    opt_bool(c, idx, "lmtp", &lc->lmtp) != 0)
+		return -1;
+	if (lc->require_tls && lc->tls == TLS_NONE)
+		return fail(c, "listen %s: require_tls needs tls = \"starttls\" or "
+		    "\"implicit\"", lc->address);
+	if (lc->require_auth && !lc->auth)
+		return fail(c, "listen %s: require_auth needs auth = true",
+		    lc->address);
+	lua_pushnil(c->L);
+	while (lua_next(c->L, idx) != 0) {
+		const char *k = lua_type(c->L, -2) == LUA_TSTRING ?
+		    lua_tostring(c->L, -2) : "?";
+		int i;
+
+		for (i = 0; known[i] != NULL; i++)
+			if (strcmp(known[i], k) == 0)
+				break;
+		if (known[i] == NULL)
+			return fail(c, "listen: unknown listener setting '%s'", k);
+		lua_pop(c->L, 1);
+	}
+	return 0;
+}
+
+static int
 read_listener(struct cfgctx *c, struct config *cfg, int idx)
 {
 	struct listener_config *lc = xcalloc(1, sizeof(*lc));
@@ -242,22 +311,8 @@ read_listener(struct cfgctx *c, struct config *cfg, int idx)
 		if (parse_hostport(c, lua_tostring(c->L, -1), lc) != 0)
 			goto bad;
 		lua_pop(c->L, 1);
-		lua_getfield(c->L, idx, "lmtp");
-		if (!lua_isnil(c->L, -1) && get_bool(c, "listen.lmtp", &lc->lmtp))
+		if (read_listener_opts(c, idx, lc) != 0)
 			goto bad;
-		lua_pop(c->L, 1);
-		lua_pushnil(c->L);
-		while (lua_next(c->L, idx) != 0) {
-			const char *k = lua_tostring(c->L, -2);
-
-			if (k == NULL || (strcmp(k, "address") != 0 &&
-			    strcmp(k, "lmtp") != 0)) {
-				fail(c, "listen: unknown listener setting '%s'",
-				    k ? k : "?");
-				goto bad;
-			}
-			lua_pop(c->L, 1);
-		}
 	} else {
 		fail(c, "listen entries must be \"ip:port\" strings or tables");
 		goto bad;
@@ -290,6 +345,83 @@ read_listen(struct cfgctx *c, struct config *cfg)
 			return -1;
 		lua_pop(c->L, 1);
 	}
+	return 0;
+}
+
+static char *
+opt_string(struct cfgctx *c, int idx, const char *k, int *err)
+{
+	char *v = NULL;
+
+	lua_getfield(c->L, idx, k);
+	if (lua_type(c->L, -1) == LUA_TSTRING)
+		v = xstrdup(lua_tostring(c->L, -1));
+	else if (!lua_isnil(c->L, -1))
+		*err = fail(c, "tls.%s must be a string", k);
+	lua_pop(c->L, 1);
+	return v;
+}
+
+/* tls = { certs = { { cert =, key =, self_signed = }, ... }, min_version = ... } */
+static int
+read_tls(struct cfgctx *c, struct config *cfg)
+{
+	static const char *known[] = { "certs", "min_version", "ciphers",
+	    "ciphersuites", "request_client_cert", "client_ca", NULL };
+	struct tls_config *t = &cfg->tls;
+	int idx = lua_gettop(c->L), err = 0;
+	size_t n;
+
+	if (!lua_istable(c->L, idx))
+		return fail(c, "tls must be a table");
+	lua_pushnil(c->L);
+	while (lua_next(c->L, idx) != 0) {
+		const char *k = lua_type(c->L, -2) == LUA_TSTRING ?
+		    lua_tostring(c->L, -2) : "?";
+		int i;
+
+		for (i = 0; known[i] != NULL; i++)
+			if (strcmp(known[i], k) == 0)
+				break;
+		if (known[i] == NULL)
+			return fail(c, "unknown setting tls.%s", k);
+		lua_pop(c->L, 1);
+	}
+	lua_getfield(c->L, idx, "certs");
+	if (!lua_istable(c->L, -1) || (n = lua_objlen(c->L, -1)) == 0)
+		return fail(c, "tls.certs must list at least one { cert = ..., "
+		    "key = ... }");
+	t->certs = xcalloc(n, sizeof(*t->certs));
+	t->ncerts = n;
+	for (size_t i = 0; i < n; i++) {
+		struct tls_cert_config *cc = &t->certs[i];
+		int e = lua_gettop(c->L) + 1;
+
+		lua_rawgeti(c->L, -1, (int)i + 1);
+		if (!lua_istable(c->L, e))
+			return fail(c, "tls.certs[%zu] must be a table", i + 1);
+		cc->cert = opt_string(c, e, "cert", &err);
+		cc->key = opt_string(c, e, "key", &err);
+		cc->self_signed = opt_string(c, e, "self_signed", &err);
+		if (err != 0)
+			return -1;
+		if (cc->cert == NULL || cc->key == NULL)
+			return fail(c, "tls.certs[%zu] needs cert and key", i + 1);
+		lua_pop(c->L, 1);
+	}
+	lua_pop(c->L, 1);
+	t->min_version = opt_string(c, idx, "min_version", &err);
+	t->ciphers = opt_string(c, idx, "ciphers", &err);
+	t->ciphersuites = opt_string(c, idx, "ciphersuites", &err);
+	t->client_ca = opt_string(c, idx, "client_ca", &err);
+	if (err != 0)
+		return -1;
+	lua_getfield(c->L, idx, "request_client_cert");
+	if (!lua_isnil(c->L, -1) && get_bool(c, "tls.request_client_cert",
+	    &t->request_client_cert) != 0)
+		return -1;
+	lua_pop(c->L, 1);
+	cfg->tls_configured = true;
 	return 0;
 }
 
@@ -352,6 +484,8 @@ read_setting(struct cfgctx *c, const char *k, struct config *cfg)
 		log_set_level(lvl);
 		return 0;
 	}
+	if (strcmp(k, "tls") == 0)
+		return read_tls(c, cfg);
 	if (strcmp(k, "hooks") == 0)
 		return 0;	/* read separately */
 	/* A global the config uses for itself: fine, but say so. */
@@ -391,6 +525,22 @@ lua_config_read(lua_State *L, int env, int lines, int hooks, const char *path,
 	c.key = NULL;
 	if (cfg->listeners == NULL)
 		return fail(&c, "no listener: set listen = \"127.0.0.1:2525\"");
+	c.key = "listen";
+	for (const struct listener_config *lc = cfg->listeners; lc != NULL;
+	    lc = lc->next) {
+		if (lc->tls != TLS_NONE && !cfg->tls_configured)
+			return fail(&c, "listen %s: TLS needs certificates: set tls = "
+			    "{ certs = { { cert = ..., key = ... } } }", lc->name);
+	}
+	c.key = NULL;
+	if (cfg->tls_configured &&
+	    tls_server_init(&cfg->tls, err, errlen) != 0) {
+		char msg[512];
+
+		snprintf(msg, sizeof(msg), "%s", err);
+		c.key = "tls";
+		return fail(&c, "%s", msg);
+	}
 
 	c.key = "hooks";
 	if (!lua_istable(L, hooks))
@@ -405,5 +555,10 @@ lua_config_read(lua_State *L, int env, int lines, int hooks, const char *path,
 			return fail(&c, "hook '%s' must be a function", names[i]);
 		vm.hook_refs[i] = luaL_ref(L, LUA_REGISTRYINDEX);
 	}
+	for (const struct listener_config *lc = cfg->listeners; lc != NULL;
+	    lc = lc->next)
+		if (lc->auth && vm.hook_refs[HOOK_AUTH] == LUA_NOREF)
+			return fail(&c, "listen %s: auth = true needs hooks.auth to "
+			    "check credentials", lc->name);
 	return 0;
 }

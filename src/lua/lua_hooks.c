@@ -84,6 +84,14 @@ lh_run(struct smtp_session *s, enum hook_id id, const char *arg,
 		lb_push_message(co, ls);
 		nargs++;
 		break;
+	case HOOK_AUTH:
+		/* auth(s, user, password, mechanism, authzid) */
+		lua_pushstring(co, s->auth_try_user ? s->auth_try_user : "");
+		lua_pushstring(co, s->auth_pass ? s->auth_pass : "");
+		lua_pushstring(co, auth_mech_name(s));
+		lua_pushstring(co, s->auth_authzid ? s->auth_authzid : "");
+		nargs += 4;
+		break;
 	default:
 		break;
 	}

@@ -16,6 +16,7 @@
 
 #include "lua/lua_vm.h"
 #include "smtp/smtp_session.h"
+#include "tls/tls.h"
 #include "util/log.h"
 
 #define SESSION_MT	"luasmtpd.session"
@@ -185,6 +186,35 @@ push_tx(lua_State *L, int sess_idx, const struct smtp_session *s)
 	lua_setfenv(L, -2);
 }
 
+/* nil, or { version=, cipher=, bits=, sni=, client_subject=, client_verified= } */
+static void
+push_tls(lua_State *L, const struct smtp_session *s)
+{
+	struct tls_info ti;
+
+	if (!(s->flags & SESS_F_TLS) || !tls_conn_info(&s->conn, &ti)) {
+		lua_pushnil(L);
+		return;
+	}
+	lua_createtable(L, 0, 6);
+	lua_pushstring(L, ti.version);
+	lua_setfield(L, -2, "version");
+	lua_pushstring(L, ti.cipher);
+	lua_setfield(L, -2, "cipher");
+	lua_pushinteger(L, ti.bits);
+	lua_setfield(L, -2, "bits");
+	if (ti.sni[0] != '\0') {
+		lua_pushstring(L, ti.sni);
+		lua_setfield(L, -2, "sni");
+	}
+	if (ti.peer_subject[0] != '\0') {
+		lua_pushstring(L, ti.peer_subject);
+		lua_setfield(L, -2, "client_subject");
+		lua_pushboolean(L, ti.peer_verified);
+		lua_setfield(L, -2, "client_verified");
+	}
+}
+
 static int
 lb_session_log(lua_State *L)
 {
@@ -228,6 +258,19 @@ lb_session_index(lua_State *L)
 		lua_pushboolean(L, (s->flags & SESS_F_ESMTP) != 0);
 	else if (strcmp(k, "tx") == 0)
 		push_tx(L, 1, s);
+	else if (strcmp(k, "tls") == 0)
+		push_tls(L, s);
+	else if (strcmp(k, "auth") == 0) {
+		if (!(s->flags & SESS_F_AUTH)) {
+			lua_pushnil(L);
+		} else {
+			lua_createtable(L, 0, 2);
+			lua_pushstring(L, s->auth_user);
+			lua_setfield(L, -2, "user");
+			lua_pushstring(L, auth_mech_name(s));
+			lua_setfield(L, -2, "mechanism");
+		}
+	}
 	else if (strcmp(k, "data") == 0) {
 		struct lua_sess *ls = lua_sess_get(s);
 

@@ -66,6 +66,7 @@ const struct conn_ops conn_plain_ops = {
 	.write = plain_write,
 	.shutdown = plain_shutdown,
 	.pending = plain_pending,
+	.handshake = NULL,
 };
 
 /* Start or stop the read watcher to match what owner and transport need. */
@@ -76,8 +77,14 @@ update_watchers(struct conn *c)
 
 	if (c->closed)
 		return;
-	need_r = (c->want_read && !c->read_needs_write) || c->write_needs_read;
-	need_w = buf_used(&c->out) > 0 || c->read_needs_write;
+	if (c->handshaking) {
+		need_r = c->hs_want == CONN_WANT_READ;
+		need_w = c->hs_want == CONN_WANT_WRITE;
+	} else {
+		need_r = (c->want_read && !c->read_needs_write) ||
+		    c->write_needs_read;
+		need_w = buf_used(&c->out) > 0 || c->read_needs_write;
+	}
 	if (need_r && !ev_is_active(&c->rio))
 		ev_io_start(c->loop, &c->rio);
 	else if (!need_r && ev_is_active(&c->rio))
@@ -89,12 +96,44 @@ update_watchers(struct conn *c)
 }
 
 static void
+handshake_step(struct conn *c)
+{
+	enum conn_want want = CONN_WANT_NONE;
+	int r = c->ops->handshake(c, &want);
+
+	if (r == CONN_AGAIN) {
+		c->hs_want = want;
+		update_watchers(c);
+		return;
+	}
+	c->handshaking = false;
+	c->hs_want = CONN_WANT_NONE;
+	if (r != CONN_OK)
+		c->failed = true;
+	update_watchers(c);
+	c->hs_done(c->owner, r == CONN_OK);
+}
+
+void
+conn_handshake(struct conn *c, void (*done)(void *owner, bool ok))
+{
+	c->handshaking = true;
+	c->hs_done = done;
+	c->hs_want = CONN_WANT_NONE;
+	handshake_step(c);
+}
+
+static void
 rio_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct conn *c = w->data;
 
 	(void)loop;
 	(void)revents;
+	if (c->handshaking) {
+		handshake_step(c);
+		return;
+	}
 	if (c->write_needs_read) {
 		/* A transport write was waiting for input (TLS). */
 		c->write_needs_read = false;
@@ -115,6 +154,10 @@ wio_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 	(void)loop;
 	(void)revents;
+	if (c->handshaking) {
+		handshake_step(c);
+		return;
+	}
 	if (c->read_needs_write) {
 		c->read_needs_write = false;
 		update_watchers(c);

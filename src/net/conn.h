@@ -52,6 +52,8 @@ struct conn_ops {
 	void		(*shutdown)(struct conn *);
 	/* Bytes the transport has decrypted but we have not read. */
 	size_t		(*pending)(struct conn *);
+	/* One handshake step: CONN_OK, CONN_AGAIN (set *want), CONN_ERR. */
+	int		(*handshake)(struct conn *, enum conn_want *);
 };
 
 typedef void (*conn_cb)(void *owner);
@@ -72,6 +74,9 @@ struct conn {
 	bool			 write_needs_read; /* transport write blocked */
 	bool			 closed;
 	bool			 failed;	/* a read or write failed */
+	bool			 handshaking;
+	enum conn_want		 hs_want;
+	void			(*hs_done)(void *owner, bool ok);
 	char			 error[128];	/* last transport error */
 };
 
@@ -89,6 +94,11 @@ int	conn_flush(struct conn *);
 size_t	conn_out_pending(const struct conn *);
 /* Replace the transport (STARTTLS, implicit TLS). */
 void	conn_set_transport(struct conn *, const struct conn_ops *, void *);
+/*
+ * Run the transport's handshake; no on_read/on_drain callbacks meanwhile.
+ * done(owner, ok) is called from an event callback (or at once).
+ */
+void	conn_handshake(struct conn *, void (*done)(void *owner, bool ok));
 /* Stop watchers, free the transport, close the socket.  Idempotent. */
 void	conn_close(struct conn *);
 

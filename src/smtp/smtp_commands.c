@@ -17,6 +17,7 @@
 
 #include "server.h"
 #include "smtp/smtp_internal.h"
+#include "tls/tls.h"
 #include "util/log.h"
 #include "util/xmalloc.h"
 
@@ -173,6 +174,12 @@ send_ehlo(struct smtp_session *s)
 	lines[n++] = "ENHANCEDSTATUSCODES";
 	if (s->cfg->chunking)
 		lines[n++] = "CHUNKING";
+	if (s->lc->tls == TLS_STARTTLS && !(s->flags & SESS_F_TLS) &&
+	    tls_server_ready())
+		lines[n++] = "STARTTLS";
+	/* RFC 4954 / security: AUTH only under TLS or on a trusted listener. */
+	if (auth_offered(s) && !(s->flags & SESS_F_AUTH))
+		lines[n++] = "AUTH PLAIN LOGIN";
 	lines[n++] = "HELP";
 	/* RFC 2034 §3: no enhanced codes on the EHLO reply. */
 	reply_multi(s, 250, NULL, lines, n);
@@ -217,6 +224,15 @@ cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 		reply(s, 503, "5.5.1", "Error: nested MAIL command");
 		return;
 	}
+	if (s->lc->require_tls && !(s->flags & SESS_F_TLS)) {
+		/* RFC 3207 §4: the "refuse unencrypted sessions" policy. */
+		reply(s, 530, "5.7.0", "Must issue a STARTTLS command first");
+		return;
+	}
+	if (s->lc->require_auth && !(s->flags & SESS_F_AUTH)) {
+		reply(s, 530, "5.7.0", "Authentication required");
+		return;
+	}
 	if (s->ntx >= s->cfg->max_transactions) {
 		reply(s, 421, "4.7.0", "%s Error: too many transactions in one "
 		    "session", s->cfg->hostname);
@@ -234,7 +250,7 @@ cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 		ext.size = true;
 		ext.eightbitmime = true;
 		ext.smtputf8 = s->cfg->smtputf8;
-		ext.auth = false;
+		ext.auth = auth_offered(s);
 	}
 	if (smtp_parse_mail_params(&params, &ext, &opts, &err) != 0) {
 		reply(s, err.code, err.ecode, "%s", err.text);
@@ -452,6 +468,29 @@ vrfy_done(struct smtp_session *s, const struct hook_verdict *v)
 }
 
 static void
+cmd_starttls(struct smtp_session *s, const struct smtp_cmd *cmd)
+{
+	if (s->lc->tls != TLS_STARTTLS || !tls_server_ready()) {
+		reply(s, 502, "5.5.1", "Error: command not implemented");
+		return;
+	}
+	if (s->flags & SESS_F_TLS) {
+		reply(s, 503, "5.5.1", "Error: TLS is already active");
+		return;
+	}
+	if (cmd->arglen != 0) {
+		reply(s, 501, "5.5.4", "Syntax: STARTTLS");
+		return;
+	}
+	if (s->tx != NULL) {
+		reply(s, 503, "5.5.1", "Error: MAIL transaction in progress");
+		return;
+	}
+	reply(s, 220, "2.0.0", "Ready to start TLS");
+	session_starttls(s);
+}
+
+static void
 send_help(struct smtp_session *s)
 {
 	reply(s, 214, "2.0.0", "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET "
@@ -487,8 +526,10 @@ cmd_hook_done(struct smtp_session *s, enum hook_id id,
 	case HOOK_VRFY:
 		vrfy_done(s, v);
 		break;
-	case HOOK_DISCONNECT:
 	case HOOK_AUTH:
+		auth_hook_done(s, v);
+		break;
+	case HOOK_DISCONNECT:
 	case HOOK_COUNT:
 		break;
 	}
@@ -506,13 +547,23 @@ cmd_line(struct smtp_session *s, const char *line, size_t len, bool crlf)
 	if ((!crlf && s->cfg->bare_lf == BARE_LF_REJECT) || bare_cr) {
 		int code = s->cfg->bare_lf_reject_code;
 
+		/* SECURITY: an AUTH response line is a credential. */
 		log_info(s->id, "smtp bare-newline kind=%s line=\"%s\"",
-		    bare_cr ? "CR" : "LF",
+		    bare_cr ? "CR" : "LF", s->auth_step != 0 ? "(AUTH response)" :
 		    log_excerpt(excerpt, line, len, LOG_EXCERPT_MAX));
 		reply(s, code, "5.5.2", "Error: bare <%s> received",
 		    bare_cr ? "CR" : "LF");
 		if (code == 521)
 			session_quit(s, "bare newline");
+		return;
+	}
+	if (s->auth_step != 0) {
+		/* A response to an AUTH challenge, not a command. */
+		if (len + 2 > SMTP_AUTH_LINE_MAX) {
+			reply(s, 500, "5.5.2", "Error: line too long");
+			return;
+		}
+		auth_line(s, line, len);
 		return;
 	}
 	if (++s->ncmds > s->cfg->max_commands) {
@@ -522,8 +573,9 @@ cmd_line(struct smtp_session *s, const char *line, size_t len, bool crlf)
 		return;
 	}
 	smtp_parse_command(line, len, &cmd);
-	log_debug(s->id, "smtp command line=\"%s\"",
-	    log_excerpt(excerpt, line, len, LOG_EXCERPT_MAX));
+	/* SECURITY: AUTH lines carry credentials: log the verb only. */
+	log_debug(s->id, "smtp command line=\"%s\"", cmd.verb == SMTP_VERB_AUTH ?
+	    "AUTH ..." : log_excerpt(excerpt, line, len, LOG_EXCERPT_MAX));
 
 	if (len + 2 > line_limit(s, cmd.verb)) {
 		reply(s, 500, "5.5.2", "Error: line too long");
@@ -589,8 +641,10 @@ cmd_line(struct smtp_session *s, const char *line, size_t len, bool crlf)
 		send_help(s);
 		break;
 	case SMTP_VERB_STARTTLS:
+		cmd_starttls(s, &cmd);
+		break;
 	case SMTP_VERB_AUTH:
-		reply(s, 502, "5.5.1", "Error: command not implemented");
+		cmd_auth(s, &cmd);
 		break;
 	case SMTP_VERB_LHLO:
 	case SMTP_VERB_UNKNOWN:

@@ -59,6 +59,15 @@ void	message_begin_chunk(struct smtp_session *);
 void	message_hook_done(struct smtp_session *, const struct hook_verdict *);
 int	message_open_spool(struct smtp_session *);
 
+/* smtp_auth.c */
+bool	auth_offered(const struct smtp_session *);
+void	cmd_auth(struct smtp_session *, const struct smtp_cmd *);
+void	auth_line(struct smtp_session *, const char *, size_t);
+void	auth_hook_done(struct smtp_session *, const struct hook_verdict *);
+
+/* smtp_session.c: STARTTLS (the 220 is queued already) */
+void	session_starttls(struct smtp_session *);
+
 /* smtp_tx.c */
 struct smtp_tx *tx_new(struct smtp_session *);
 void	tx_free(struct smtp_tx *);

@@ -23,6 +23,7 @@
 
 #include "net/iplimit.h"
 #include "server.h"
+#include "tls/tls.h"
 #include "smtp/smtp_internal.h"
 #include "util/log.h"
 #include "util/xmalloc.h"
@@ -64,6 +65,13 @@ timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		    "linger timeout");
 		return;
 	}
+	if (s->busy == BUSY_TLS) {
+		/* No reply: the channel is in the middle of a handshake. */
+		log_info(s->id, "tls handshake-timeout seconds=%.1f",
+		    s->cfg->timeout_tls_handshake);
+		smtp_session_close(s, "TLS handshake timeout");
+		return;
+	}
 	if (s->busy != BUSY_NONE)
 		return;
 	log_info(s->id, "smtp timeout state=%d", (int)s->state);
@@ -97,6 +105,82 @@ session_restart_timer(struct smtp_session *s)
 	ev_timer_again(server.loop, &s->timer);
 }
 
+/* The connect hook and greet_pause run; the banner follows both. */
+static void
+begin_greeting(struct smtp_session *s)
+{
+	/* Watch input from the start: a client that talks first is caught. */
+	conn_want_read(&s->conn, true);
+	session_restart_timer(s);
+	if (s->cfg->greet_pause > 0) {
+		s->flags |= SESS_F_GREET_WAIT;
+		ev_timer_start(server.loop, &s->greet_timer);
+	}
+	session_call_hook(s, HOOK_CONNECT, NULL);
+}
+
+static void
+tls_done(void *arg, bool ok)
+{
+	struct smtp_session *s = arg;
+	struct tls_info ti;
+
+	if (s->state == SMTP_STATE_CLOSED)
+		return;
+	if (!ok) {
+		log_info(s->id, "tls handshake-failed error=\"%s\"",
+		    s->conn.error[0] ? s->conn.error : "unknown");
+		smtp_session_close(s, "TLS handshake failed");
+		return;
+	}
+	s->flags |= SESS_F_TLS;
+	tls_conn_info(&s->conn, &ti);
+	log_info(s->id, "tls established version=%s cipher=%s bits=%d sni=%s%s%s",
+	    ti.version, ti.cipher, ti.bits, ti.sni[0] ? ti.sni : "-",
+	    ti.peer_subject[0] ? " client=" : "", ti.peer_subject);
+	s->busy = BUSY_NONE;
+	if (s->state == SMTP_STATE_GREETING) {
+		begin_greeting(s);
+		return;
+	}
+	session_set_busy(s, BUSY_NONE);
+	conn_want_read(&s->conn, true);
+	/* The client's next command may already sit decrypted in OpenSSL. */
+	on_read(s);
+}
+
+void
+session_starttls(struct smtp_session *s)
+{
+	size_t junk = buf_used(&s->in);
+
+	/*
+	 * SECURITY (CVE-2011-0411, Wietse Venema): plaintext that arrived
+	 * with or after STARTTLS must never be read as if it came over TLS.
+	 */
+	if (junk > 0)
+		log_info(s->id, "smtp starttls-discarded bytes=%zu", junk);
+	buf_reset(&s->in);
+	/* RFC 3207 §4.2: forget everything learnt before TLS. */
+	tx_end(s);
+	free(s->helo);
+	s->helo = NULL;
+	s->flags &= ~SESS_F_ESMTP;
+	s->state = SMTP_STATE_INIT;
+	session_set_busy(s, BUSY_TLS);
+	s->flags |= SESS_F_STARTTLS;
+	switch (conn_flush(&s->conn)) {
+	case CONN_OK:
+		s->flags &= ~SESS_F_STARTTLS;
+		tls_conn_accept(&s->conn, tls_done);
+		break;
+	case CONN_AGAIN:
+		break;		/* on_drain starts the handshake */
+	default:
+		smtp_session_close(s, "write error");
+	}
+}
+
 struct smtp_session *
 smtp_session_new(int fd, const struct sockaddr_storage *peer, socklen_t plen,
     const struct listener_config *lc)
@@ -123,6 +207,8 @@ smtp_session_new(int fd, const struct sockaddr_storage *peer, socklen_t plen,
 	s->timer.data = s;
 	ev_timer_init(&s->greet_timer, greet_timer_cb, s->cfg->greet_pause, 0.);
 	s->greet_timer.data = s;
+	ev_init(&s->delay_timer, NULL);
+	s->delay_timer.data = s;
 	s->started = ev_now(server.loop);
 	s->state = SMTP_STATE_GREETING;
 	server.connections++;
@@ -130,14 +216,13 @@ smtp_session_new(int fd, const struct sockaddr_storage *peer, socklen_t plen,
 	log_info(s->id, "smtp connect ip=%s port=%d listener=%s", s->peer_ip,
 	    s->peer_port, lc->name);
 
-	/* Watch input from the start: a client that talks first is caught. */
-	conn_want_read(&s->conn, true);
-	session_restart_timer(s);
-	if (s->cfg->greet_pause > 0) {
-		s->flags |= SESS_F_GREET_WAIT;
-		ev_timer_start(server.loop, &s->greet_timer);
+	if (lc->tls == TLS_IMPLICIT) {
+		/* RFC 8314: TLS from the first byte, then the greeting. */
+		session_set_busy(s, BUSY_TLS);
+		tls_conn_accept(&s->conn, tls_done);
+		return s;
 	}
-	session_call_hook(s, HOOK_CONNECT, NULL);
+	begin_greeting(s);
 	return s;
 }
 
@@ -169,7 +254,12 @@ session_set_busy(struct smtp_session *s, enum smtp_busy busy)
 	s->busy = busy;
 	if (s->state == SMTP_STATE_CLOSED)
 		return;
-	if (busy != BUSY_NONE) {
+	if (busy == BUSY_TLS) {
+		/* The handshake has its own timeout. */
+		conn_want_read(&s->conn, false);
+		s->timer.repeat = s->cfg->timeout_tls_handshake;
+		ev_timer_again(server.loop, &s->timer);
+	} else if (busy != BUSY_NONE) {
 		/* The hook's own timers bound this wait, not the client's. */
 		ev_timer_stop(server.loop, &s->timer);
 		/* Before the banner we keep listening: early talkers. */
@@ -342,6 +432,11 @@ on_drain(void *arg)
 		smtp_session_close(s, s->close_reason);
 		return;
 	}
+	if (s->flags & SESS_F_STARTTLS) {
+		s->flags &= ~SESS_F_STARTTLS;
+		tls_conn_accept(&s->conn, tls_done);
+		return;
+	}
 	/* The client read its replies: continue with pipelined input. */
 	if (s->busy == BUSY_NONE && s->state != SMTP_STATE_GREETING)
 		session_process(s);
@@ -447,6 +542,7 @@ smtp_session_close(struct smtp_session *s, const char *reason)
 	s->state = SMTP_STATE_CLOSED;
 	ev_timer_stop(server.loop, &s->timer);
 	ev_timer_stop(server.loop, &s->greet_timer);
+	ev_timer_stop(server.loop, &s->delay_timer);
 	if (s->busy == BUSY_HOOK && hook_impl != NULL)
 		hook_impl->cancel(s);
 	conn_close(&s->conn);
@@ -487,6 +583,13 @@ smtp_session_free(struct smtp_session *s)
 	free(s->pending_arg);
 	free(s->greet_verdict);
 	free(s->bdat_verdict);
+	free(s->auth_user);
+	free(s->auth_try_user);
+	free(s->auth_authzid);
+	if (s->auth_pass != NULL) {
+		explicit_bzero(s->auth_pass, strlen(s->auth_pass));
+		free(s->auth_pass);
+	}
 	buf_reset(&s->in);
 	free(s);
 }

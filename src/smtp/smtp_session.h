@@ -50,12 +50,15 @@ enum smtp_state {
 #define SESS_F_TLS		0x0020	/* TLS is active */
 #define SESS_F_AUTH		0x0040	/* authenticated */
 #define SESS_F_HOOK_CLOSE	0x0080	/* disconnect hook running */
+#define SESS_F_STARTTLS		0x0100	/* handshake starts once 220 is out */
 
 /* What the session waits for besides the client. */
 enum smtp_busy {
 	BUSY_NONE,
 	BUSY_HOOK,	/* a hook is pending */
 	BUSY_WORK,	/* a worker thread holds the message (commit) */
+	BUSY_TLS,	/* a TLS handshake is running */
+	BUSY_DELAY,	/* an AUTH failure is being slowed down */
 };
 
 struct smtp_rcpt {
@@ -137,6 +140,15 @@ struct smtp_session {
 	const char			*chunk_err_ecode;
 	const char			*chunk_err_text;
 	struct hook_verdict		*bdat_verdict;	/* data hook, first chunk */
+	/* AUTH (smtp_auth.c) */
+	ev_timer			 delay_timer;
+	uint8_t				 auth_mech;
+	uint8_t				 auth_step;	/* waiting for a response */
+	unsigned			 auth_failures;
+	char				*auth_user;	/* authenticated identity */
+	char				*auth_try_user;	/* during the auth hook */
+	char				*auth_pass;	/* during the auth hook */
+	char				*auth_authzid;
 	unsigned			 refs;		/* disconnect hook, worker */
 	bool				 queued_free;
 	void				*hook_state;	/* owned by hook_impl */
@@ -164,5 +176,7 @@ void	smtp_rcpt_set_result(struct smtp_rcpt *, int status, const char *ecode,
 
 /* The Received: protocol keyword (RFC 3848, RFC 6531 §3.7.3). */
 const char *smtp_session_protocol(const struct smtp_session *);
+/* The AUTH mechanism in use ("PLAIN", "LOGIN") or "". */
+const char *auth_mech_name(const struct smtp_session *);
 
 #endif
