@@ -46,25 +46,26 @@
 -- RULES FILES
 --   local rules = assert(rewrite.load("/etc/luasmtpd/rewrite.rules"))
 --
---     # comment (only as the first non-blank character of a line)
+--     # x+tag@Example.org -> Example-org
 --     mode chained
---     (.*)@(.*)     $2
---     [^a-z0-9]+    -
---     "\+[^@]*"     ""     1
+--     \+[^@]*        ""
+--     ^(.*)@(.*)$    $2
+--     [^a-z0-9]+     -       i
 --
 --   One rule per line: REGEX REPLACEMENT [FLAGS], separated by spaces or
---   tabs.  Blank lines and comment lines are ignored; there are no trailing
---   comments (# is a valid address character).  A field that holds spaces,
---   is empty, or starts with " is written between double quotes; there are
---   no escapes inside quotes and a quoted field cannot contain ".  In a
---   regex write \x20 for a space and \x22 for a double quote.  Lines may end
---   in CRLF.
+--   tabs; FLAGS as above.  Blank lines and comment lines are ignored; there
+--   are no trailing comments (# is a valid address character).  A field
+--   that holds spaces, is empty, or starts with " is written between double
+--   quotes; there are no escapes inside quotes and a quoted field cannot
+--   contain ".  In a regex write \x20 for a space and \x22 for a double
+--   quote.  Lines may end in CRLF.
 --   A line `mode first` or `mode chained` sets the mode; it must come before
 --   the first rule and at most once.  Without it the mode is opts.mode, or
 --   "first".  (A rule whose regex is the word mode is written "mode".)
 --   Errors name the file and line, e.g.
 --     /etc/luasmtpd/rewrite.rules:3: invalid regex '(ab': missing closing
 --     parenthesis (pattern offset: 4)
+--   (PCRE2's message, with the offset as lrexlib reports it.)
 --
 -- API
 --   rewrite.new(list)            -> rules             (raises on a bad rule)
@@ -73,6 +74,7 @@
 --                                   chained: new_address, rules_matched | nil
 --   rules:reload()               -> true | nil, err   (load()ed rules only)
 --   rules.mode, rules.count, rules.path (nil for inline rules)
+--   rewrite.MAX_FILE_SIZE, rewrite.MAX_RULES, rewrite.MATCH_LIMIT (read-only)
 --
 --   apply returns nil when no rule matched, so `rules:apply(a) or a` keeps
 --   the address unchanged.  A result may be empty or not a valid address:
@@ -92,18 +94,23 @@
 -- its own (*LIMIT_MATCH=n), up to PCRE2's built-in 10000000.  If a rule hits
 -- the limit, or the address is not valid UTF-8, apply raises (the hook then
 -- fails with 451): it never silently skips a rule and delivers to the
--- unrewritten address.
+-- unrewritten address.  The message names the rule:
+--   rewrite: rules.txt:7: match limit exceeded, ...     (from a file)
+--   rewrite: config.lua:12: rule 2: match limit exceeded, ...   (inline)
 
 local rex = require "rex_pcre2"
 
 local M = {}
 
-M.MAX_FILE_SIZE = 1024 * 1024
-M.MAX_RULES = 10000
-M.MATCH_LIMIT = 100000
+-- SECURITY: the bounds.  The M fields are copies for callers and specs.
+local MAX_FILE_SIZE = 1024 * 1024
+local MAX_RULES = 10000
+local MATCH_LIMIT = 100000
+M.MAX_FILE_SIZE, M.MAX_RULES, M.MATCH_LIMIT = MAX_FILE_SIZE, MAX_RULES,
+  MATCH_LIMIT
 
 local F = rex.flags()
-local LIMIT_PREFIX = ""
+local LIMIT_PREFIX = "(*LIMIT_MATCH=" .. MATCH_LIMIT .. ")"
 local MODES = { first = true, chained = true }
 local UTF8_CHECK = rex.new("", F.UTF)  -- exec raises on invalid UTF-8
 local gsub = rex.gsub
@@ -222,15 +229,15 @@ local function parse_file(path, default_mode)
   if not f then
     return nil, oerr
   end
-  local data, rerr = f:read(M.MAX_FILE_SIZE + 1)
+  local data, rerr = f:read(MAX_FILE_SIZE + 1)
   f:close()
   if rerr then
     return nil, path .. ": " .. rerr
   end
   data = data or ""
-  if #data > M.MAX_FILE_SIZE then
+  if #data > MAX_FILE_SIZE then
     return nil, string.format("%s: rules file larger than %d bytes", path,
-      M.MAX_FILE_SIZE)
+      MAX_FILE_SIZE)
   end
 
   local list, mode, mode_line, lineno = {}, nil, nil, 0
@@ -262,8 +269,8 @@ local function parse_file(path, default_mode)
     elseif #fields > 3 or #fields < 2 then
       return nil, where .. "expected REGEX REPLACEMENT [FLAGS], got "
         .. #fields .. " field" .. (#fields == 1 and "" or "s")
-    elseif #list >= M.MAX_RULES then
-      return nil, where .. "more than " .. M.MAX_RULES .. " rules"
+    elseif #list >= MAX_RULES then
+      return nil, where .. "more than " .. MAX_RULES .. " rules"
     else
       local rule, err = compile(fields[1], fields[2], fields[3],
         path .. ":" .. lineno)
@@ -380,8 +387,8 @@ function M.new(list)
   if n ~= max then
     error("rewrite.new: the rules must be a list without holes", 2)
   end
-  if n > M.MAX_RULES then
-    error("rewrite.new: more than " .. M.MAX_RULES .. " rules", 2)
+  if n > MAX_RULES then
+    error("rewrite.new: more than " .. MAX_RULES .. " rules", 2)
   end
   check_mode(list.mode, "mode")
 

@@ -142,7 +142,9 @@ describe("rewrite first-match mode", function()
   it("matches unanchored regexes anywhere, anchored ones only whole",
     function()
     local loose = rewrite.new{ { "example\\.org", "example.net" } }
-    local anchored = rewrite.new{ { "^(.+)@example\\.org$", "$1@example.net" } }
+    local anchored = rewrite.new{
+      { "^(.+)@example\\.org$", "$1@example.net" },
+    }
     assert.equal("a@example.net.evil.test",
       (loose:apply("a@example.org.evil.test")))
     assert.is_nil(anchored:apply("a@example.org.evil.test"))
@@ -339,7 +341,8 @@ describe("rewrite.apply errors", function()
       local out = r:apply(nil)
       return out
     end)
-    assert.truthy(err:find("rewrite: apply expects a string, got nil", 1, true))
+    assert.truthy(err:find("rewrite: apply expects a string, got nil", 1,
+      true))
   end)
 
   it("raises when called with . instead of :", function()
