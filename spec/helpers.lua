@@ -276,4 +276,75 @@ function H.connect_unix(path, timeout)
   return setmetatable({ sock = sock }, Client)
 end
 
+-- ---- certificates for TLS specs (openssl CLI) ----
+
+-- A self-signed certificate for name (and extra DNS names); returns cert, key.
+function H.make_cert(dir, name, extra)
+  local cert, key = dir .. "/" .. name .. ".crt", dir .. "/" .. name .. ".key"
+  local san = "DNS:" .. name
+  for _, n in ipairs(extra or {}) do san = san .. ",DNS:" .. n end
+  local out, rc = H.sh(("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 " ..
+    "-nodes -days 30 -subj /CN=%s -addext subjectAltName=%s -keyout %s -out %s"):format(
+    H.q(name), H.q(san), H.q(key), H.q(cert)))
+  assert(rc == 0, out)
+  return cert, key
+end
+
+-- A CA and a client certificate it signed; returns ca, client cert, client key.
+function H.make_client_ca(dir, client_name)
+  local ca, cakey = dir .. "/ca.crt", dir .. "/ca.key"
+  local cert, key, csr = dir .. "/client.crt", dir .. "/client.key", dir .. "/client.csr"
+  local cmds = {
+    ("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 " ..
+      "-subj /CN=Test-CA -keyout %s -out %s"):format(H.q(cakey), H.q(ca)),
+    ("openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=%s " ..
+      "-keyout %s -out %s"):format(H.q(client_name), H.q(key), H.q(csr)),
+    ("openssl x509 -req -in %s -CA %s -CAkey %s -CAcreateserial -days 30 -out %s"):format(
+      H.q(csr), H.q(ca), H.q(cakey), H.q(cert)),
+  }
+  for _, c in ipairs(cmds) do
+    local out, rc = H.sh(c)
+    assert(rc == 0, out)
+  end
+  return ca, cert, key
+end
+
+-- The subject CN of the certificate a server presents (openssl s_client).
+function H.peer_cn(port, opts)
+  opts = opts or {}
+  local cmd = "openssl s_client -connect 127.0.0.1:" .. port
+  if opts.starttls then cmd = cmd .. " -starttls smtp" end
+  if opts.servername then cmd = cmd .. " -servername " .. H.q(opts.servername)
+  else cmd = cmd .. " -noservername" end
+  for _, a in ipairs(opts.args or {}) do cmd = cmd .. " " .. a end
+  local out, rc = H.sh("echo QUIT | timeout 10 " .. cmd)
+  return out:match("subject=CN%s*=%s*([^\n,/]+)"), out, rc
+end
+
+-- Upgrade a Client to TLS in place (after "220 Ready to start TLS").
+function H.starttls(c, params)
+  local ssl = require "ssl"
+  local p = { mode = "client", protocol = "any", verify = "none", options = "all" }
+  local servername
+  for k, v in pairs(params or {}) do
+    if k == "servername" then servername = v else p[k] = v end
+  end
+  local s = assert(ssl.wrap(c.sock, p))
+  if servername then s:sni(servername) end
+  s:settimeout(10)
+  assert(s:dohandshake())
+  c.sock = s
+  return c
+end
+
+-- A Client over implicit TLS.
+function H.connect_tls(port, params)
+  local c = H.connect(port)
+  return H.starttls(c, params)
+end
+
+function H.b64(s)
+  return (require "mime").b64(s)
+end
+
 return H
