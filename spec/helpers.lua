@@ -88,10 +88,15 @@ function H.alive(pid)
   return state ~= nil and state ~= "Z" and state ~= "X"
 end
 
+-- Descriptors above 2 are closed first: LuaSocket does not set
+-- close-on-exec, and a server under test must not hold the spec's sockets.
+local CLOSE_FDS = 'for fd in $(ls /proc/$$/fd); do ' ..
+  'if [ "$fd" -gt 2 ] && [ -e /proc/$$/fd/$fd ]; then eval "exec $fd>&-"; fi; done; '
+
 -- Start a background command; returns its PID (the exec'd program's).
 function H.spawn(cmd, log)
-  local out = H.sh("sh -c " .. H.q("exec " .. cmd .. " >" .. H.q(log) .. " 2>&1") ..
-    " </dev/null & echo $!")
+  local out = H.sh("bash -c " .. H.q(CLOSE_FDS .. "exec " .. cmd .. " >" .. H.q(log) ..
+    " 2>&1") .. " </dev/null & echo $!")
   local pid = tonumber(out:match("(%d+)"))
   assert(pid, "could not start: " .. cmd .. "\n" .. out)
   return pid

@@ -43,7 +43,8 @@ describe("examples/default.lua with Maildir delivery #e2e", function()
   end)
 
   it("logs each delivery with the session id, recipient and outcome", function()
-    local id = srv:wait_log("(%x+) deliver maildir tx=%x+%.%d+ to=<carol@other%.test> result=delivered")
+    local id = srv:wait_log("(%x+) deliver maildir tx=%x+%.%d+ to=<carol@other%.test> " ..
+      "target=%S+/other%.test/carol result=delivered code=250")
     assert.equals(16, #id)
   end)
 
@@ -80,7 +81,7 @@ describe("a Maildir that cannot be written #e2e", function()
     c:cmd("DATA", 354)
     c:send("x\r\n.\r\n")
     c:expect(451, "^451 4%.3%.0 ")
-    srv:wait_log("deliver maildir .* result=failed error=\"mkdir")
+    srv:wait_log("deliver maildir .* result=tempfail code=451 ecode=4%.3%.0 text=\"mkdir")
     assert.same({}, H.files(dir .. "/spool/queue"))
     c:close()
     srv:stop()

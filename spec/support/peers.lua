@@ -11,10 +11,13 @@
 -- sockets in the peer's temp dir only.  None of these programs can be told to
 -- bind port 0 and report the port (Dovecot and Redis read 0 as "no listener",
 -- smtp-sink and haproxy take a fixed port), so a free port is probed with
--- luasocket and the start is retried when the port was taken meanwhile.  Each
--- peer runs in the foreground of a PID we keep; `:stop()` sends SIGTERM to that
--- PID, waits for it and every descendant it had, and SIGKILLs by PID whatever
--- is left after 5 s.
+-- luasocket and the start is retried (5 tries) when the port was taken
+-- meanwhile; a TCP peer counts as ready only once its own PID holds the
+-- listening socket.  Each peer runs in the foreground as a PID we keep, and
+-- inherits no descriptor of the spec above 2.  `:stop()` sends SIGTERM to that
+-- PID, gives it 1 s, then SIGTERMs the descendants still there, and SIGKILLs by
+-- PID whatever is left 5 s later; it raises if something still runs after that.
+-- Talk to a unix socket with H.connect_unix(path) (spec/helpers.lua).
 --
 -- Common to every peer object:
 --   .pid  .dir  .log_path    the process, its temp dir, its log file
@@ -25,7 +28,8 @@
 --
 -- peers.dovecot_lmtp{ users = {...}, quota_full = {...}, unwritable = {...},
 --                     fields = { user = "extra userdb fields" }, timeout = 10 }
---   Dovecot 2.3 (`dovecot -F`), LMTP only, passwd-file userdb (username_format=%n,
+--   Dovecot 2.3 in the foreground (`dovecot -F`; run/master.pid must match), no
+--   stats writer, LMTP only, passwd-file userdb (username_format=%n,
 --   so "alice@any.domain" is alice), mail in DIR/mail/<user>/Maildir, delivered as
 --   nobody.  Replies observed with 2.3.19.1:
 --     unknown user at RCPT:     550 5.1.1 <x> User doesn't exist: x
@@ -63,7 +67,7 @@
 --   redis-server on 127.0.0.1, no persistence, dir DIR.  Fields: .port, .host.
 --   :cmd(...) sends one command on a fresh connection and returns the reply
 --   (string, number, array, or nil for a null bulk); an error reply returns
---   nil, "ERR ...".
+--   nil, "ERR ..."; connect/read failures raise.  10 s timeout.
 --
 -- peers.free_port([host])   a port the kernel just handed out on host (may race)
 -- peers.stop_all()          stop every peer this module started (a safety net)
@@ -92,24 +96,36 @@ local function descendants(pid, out)
   return out
 end
 
--- SIGTERM pid only (a daemon shuts down its own children), wait for it and all
--- descendants it had, then SIGKILL by PID whatever is still there.
+local function wait_gone(pids, timeout)
+  local deadline = now() + timeout
+  while true do
+    local left = {}
+    for _, p in ipairs(pids) do if H.alive(p) then left[#left + 1] = p end end
+    if #left == 0 or now() > deadline then return left end
+    socket.sleep(0.02)
+  end
+end
+
+-- SIGTERM pid only (a daemon shuts down its own children) and give it 1 s;
+-- then SIGTERM every descendant it had that is still there, give them all up
+-- to 5 s, and SIGKILL whatever is left, each by PID.  (A Dovecot lmtp worker
+-- forked just before the master's SIGTERM blocks 5 s reading the config
+-- socket, and the master waits for it.)
 local function stop_tree(pid)
   if not pid then return end
   local all = descendants(pid)
   table.insert(all, 1, pid)
   if H.alive(pid) then H.sh("kill -TERM " .. pid) end
-  local deadline = now() + STOP_TIMEOUT
-  local function any_alive()
-    for _, p in ipairs(all) do if H.alive(p) then return true end end
-    return false
+  wait_gone(all, 1)
+  for _, p in ipairs(descendants(pid)) do all[#all + 1] = p end -- forked meanwhile
+  local left = wait_gone(all, 0)
+  for _, p in ipairs(left) do H.sh("kill -TERM " .. p) end
+  left = wait_gone(left, STOP_TIMEOUT)
+  for _, p in ipairs(left) do H.sh("kill -KILL " .. p) end
+  left = wait_gone(left, STOP_TIMEOUT)
+  if #left > 0 then
+    error("could not stop pid(s) " .. table.concat(left, " "), 2)
   end
-  while now() < deadline and any_alive() do socket.sleep(0.02) end
-  for _, p in ipairs(all) do
-    if H.alive(p) then H.sh("kill -KILL " .. p) end
-  end
-  deadline = now() + STOP_TIMEOUT
-  while now() < deadline and any_alive() do socket.sleep(0.02) end
 end
 
 -- A temp dir that unprivileged peer processes (nobody) can traverse.
@@ -125,11 +141,9 @@ end
 -- not set FD_CLOEXEC, so a plain spawn hands the peer every socket the spec
 -- holds open (a backend listener, a client connection), which keeps those
 -- sockets alive in the peer and fooled the "who listens on the port" check.
-local CLOSE_FDS = 'for fd in $(ls /proc/$$/fd); do ' ..
-  'if [ "$fd" -gt 2 ] && [ -e /proc/$$/fd/$fd ]; then eval "exec $fd>&-"; fi; done; exec '
-
+-- H.spawn closes inherited descriptors itself.
 local function spawn(cmd, log)
-  return H.spawn("bash -c " .. H.q(CLOSE_FDS .. cmd), log)
+  return H.spawn(cmd, log)
 end
 
 local function run(cmd)
@@ -297,6 +311,9 @@ state_dir = DIR/state
 log_path = DIR/dovecot.log
 protocols = lmtp
 ssl = no
+# No stats-writer: otherwise an lmtp worker outlives the master by 5 s
+# ("Timeout waiting for handshake response") and every stop waits for it.
+stats_writer_socket_path =
 first_valid_uid = 1
 mail_location = maildir:~/Maildir
 mail_plugins = $mail_plugins quota

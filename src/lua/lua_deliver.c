@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "deliver/maildir.h"
+#include "lua/lua_deliver.h"
 #include "lua/lua_vm.h"
 #include "server.h"
 #include "smtp/smtp_session.h"
@@ -82,17 +83,19 @@ maildir_done(struct work *w)
 		job_free(j);
 		return;
 	}
-	for (size_t i = 0; i < j->nrcpts; i++) {
-		struct smtp_rcpt *r = &ls->s->tx->rcpts[j->rcpts[i]];
+	{
+		struct dlv_outcome *out = xcalloc(j->nrcpts, sizeof(*out));
 
-		if (j->rc == 0)
-			smtp_rcpt_set_result(r, 250, "2.0.0", "delivered to maildir");
-		else
-			smtp_rcpt_set_result(r, 451, "4.3.0", j->err);
-		log_info(ls->s->id, "deliver maildir tx=%s to=<%s> result=%s "
-		    "%s=\"%s\"", ls->s->tx->id, r->address,
-		    j->rc == 0 ? "delivered" : "failed",
-		    j->rc == 0 ? "path" : "error", j->rc == 0 ? j->path : j->err);
+		for (size_t i = 0; i < j->nrcpts; i++) {
+			out[i].rcpt = j->rcpts[i];
+			out[i].code = j->rc == 0 ? 250 : 451;
+			snprintf(out[i].ecode, sizeof(out[i].ecode), "%s",
+			    j->rc == 0 ? "2.0.0" : "4.3.0");
+			snprintf(out[i].text, sizeof(out[i].text), "%s",
+			    j->rc == 0 ? j->path : j->err);
+		}
+		lb_deliver_record(ls->s, "maildir", j->dir, out, j->nrcpts);
+		free(out);
 	}
 	lua_co_wake(ls, push_result, j);
 	job_free(j);
@@ -107,78 +110,168 @@ maildir_cancel(struct lua_sess *ls, void *arg)
 	j->ls = NULL;
 }
 
-/* Collect recipient indices from arg 2 (nil, index, rcpt table, list). */
-static size_t *
-collect_rcpts(lua_State *L, const struct smtp_tx *tx, size_t *n)
+static size_t
+rcpt_index(lua_State *L, int idx, const struct smtp_tx *tx)
 {
-	size_t *idx;
+	lua_Integer k;
+
+	if (lua_istable(L, idx)) {
+		lua_getfield(L, idx, "index");
+		k = lua_tointeger(L, -1);
+		lua_pop(L, 1);
+	} else if (lua_type(L, idx) == LUA_TNUMBER) {
+		k = lua_tointeger(L, idx);
+	} else {
+		return (size_t)luaL_error(L, "deliver: a recipient is a table "
+		    "from msg.rcpts or its index");
+	}
+	if (k < 1 || (size_t)k > tx->nrcpts)
+		luaL_error(L, "deliver: no recipient %d", (int)k);
+	return (size_t)k - 1;
+}
+
+size_t *
+lb_deliver_rcpts(lua_State *L, int idx, const struct smtp_session *s, size_t *n)
+{
+	const struct smtp_tx *tx = s->tx;
+	size_t *list, len;
 
 	*n = 0;
-	if (lua_isnoneornil(L, 2)) {
-		idx = xcalloc(tx->nrcpts, sizeof(*idx));
+	if (lua_isnoneornil(L, idx)) {
+		list = xcalloc(tx->nrcpts, sizeof(*list));
 		for (size_t i = 0; i < tx->nrcpts; i++)
-			idx[(*n)++] = i;
-		return idx;
+			list[(*n)++] = i;
+		return list;
 	}
-	idx = xcalloc(tx->nrcpts + 1, sizeof(*idx));
-	if (lua_istable(L, 2) && lua_objlen(L, 2) > 0) {
-		size_t len = lua_objlen(L, 2);
+	/* Work out everything that may raise before allocating. */
+	if (lua_istable(L, idx) && (len = lua_objlen(L, idx)) > 0) {
+		size_t tmp[SMTP_RCPTS_MIN];
+		size_t *out = len <= SMTP_RCPTS_MIN ? tmp :
+		    lua_newuserdata(L, len * sizeof(*out));
 
-		for (size_t i = 1; i <= len && *n < tx->nrcpts; i++) {
-			lua_Integer k;
-
-			lua_rawgeti(L, 2, (int)i);
-			if (lua_istable(L, -1)) {
-				lua_getfield(L, -1, "index");
-				k = lua_tointeger(L, -1);
-				lua_pop(L, 1);
-			} else {
-				k = lua_tointeger(L, -1);
-			}
+		if (len > tx->nrcpts)
+			luaL_error(L, "deliver: more recipients than the message has");
+		for (size_t i = 0; i < len; i++) {
+			lua_rawgeti(L, idx, (int)i + 1);
+			out[i] = rcpt_index(L, lua_gettop(L), tx);
 			lua_pop(L, 1);
-			if (k < 1 || (size_t)k > tx->nrcpts) {
-				free(idx);
-				luaL_error(L, "deliver: no recipient %d", (int)k);
-			}
-			idx[(*n)++] = (size_t)k - 1;
 		}
-		return idx;
+		list = xcalloc(len, sizeof(*list));
+		memcpy(list, out, len * sizeof(*list));
+		if (len > SMTP_RCPTS_MIN)
+			lua_pop(L, 1);
+		*n = len;
+		return list;
 	}
 	{
-		lua_Integer k;
+		size_t k = rcpt_index(L, idx, tx);
 
-		if (lua_istable(L, 2)) {
-			lua_getfield(L, 2, "index");
-			k = lua_tointeger(L, -1);
-			lua_pop(L, 1);
-		} else {
-			k = luaL_checkinteger(L, 2);
-		}
-		if (k < 1 || (size_t)k > tx->nrcpts) {
-			free(idx);
-			luaL_error(L, "deliver: no recipient %d", (int)k);
-		}
-		idx[(*n)++] = (size_t)k - 1;
+		list = xcalloc(1, sizeof(*list));
+		list[0] = k;
+		*n = 1;
+		return list;
 	}
-	return idx;
+}
+
+struct lua_sess *
+lb_deliver_context(lua_State *L, const char *what)
+{
+	struct lua_sess *ls = lua_co_current(L, what);
+	struct smtp_tx *tx = ls->s->tx;
+
+	if (ls->hook != HOOK_MESSAGE || tx == NULL || !tx->spool_open)
+		luaL_error(L, "%s: only in the message hook", what);
+	return ls;
+}
+
+static const char *
+outcome_status(int code)
+{
+	return code >= 200 && code < 300 ? "delivered" :
+	    code >= 500 ? "reject" : "tempfail";
+}
+
+void
+lb_deliver_record(struct smtp_session *s, const char *kind, const char *target,
+    const struct dlv_outcome *out, size_t n)
+{
+	struct smtp_tx *tx = s->tx;
+	char ex[LOG_EXCERPT_BUFSZ(200)];
+
+	for (size_t i = 0; i < n; i++) {
+		const struct dlv_outcome *o = &out[i];
+		struct smtp_rcpt *r = &tx->rcpts[o->rcpt];
+
+		smtp_rcpt_set_result(r, o->code, o->ecode, o->text);
+		log_info(s->id, "deliver %s tx=%s to=<%s> target=%s result=%s "
+		    "code=%d ecode=%s text=\"%s\"", kind, tx->id, r->address,
+		    target, outcome_status(o->code), o->code,
+		    o->ecode[0] ? o->ecode : "-",
+		    log_excerpt(ex, o->text, strlen(o->text), 200));
+	}
+}
+
+int
+lb_deliver_report(lua_State *co, struct smtp_session *s, const char *kind,
+    const char *target, const struct dlv_outcome *out, size_t n,
+    const char *error)
+{
+	struct smtp_tx *tx = s->tx;
+	int delivered = 0, tempfail = 0, reject = 0;
+
+	lb_deliver_record(s, kind, target, out, n);
+	lua_createtable(co, (int)n, 4);
+	for (size_t i = 0; i < n; i++) {
+		const struct dlv_outcome *o = &out[i];
+
+		if (o->code >= 200 && o->code < 300)
+			delivered++;
+		else if (o->code >= 500)
+			reject++;
+		else
+			tempfail++;
+		lua_createtable(co, 0, 6);
+		lua_pushinteger(co, (lua_Integer)o->rcpt + 1);
+		lua_setfield(co, -2, "index");
+		lua_pushstring(co, tx->rcpts[o->rcpt].address);
+		lua_setfield(co, -2, "address");
+		lua_pushinteger(co, o->code);
+		lua_setfield(co, -2, "code");
+		lua_pushstring(co, o->ecode);
+		lua_setfield(co, -2, "ecode");
+		lua_pushstring(co, o->text);
+		lua_setfield(co, -2, "text");
+		lua_pushstring(co, outcome_status(o->code));
+		lua_setfield(co, -2, "status");
+		lua_rawseti(co, -2, (int)i + 1);
+	}
+	lua_pushinteger(co, delivered);
+	lua_setfield(co, -2, "delivered");
+	lua_pushinteger(co, tempfail);
+	lua_setfield(co, -2, "tempfail");
+	lua_pushinteger(co, reject);
+	lua_setfield(co, -2, "reject");
+	if (error != NULL) {
+		lua_pushstring(co, error);
+		lua_setfield(co, -2, "error");
+	}
+	return 1;
 }
 
 static int
 lb_deliver_maildir(lua_State *L)
 {
 	const char *dir = luaL_checkstring(L, 1);
-	struct lua_sess *ls = lua_co_current(L, "deliver.maildir");
+	struct lua_sess *ls = lb_deliver_context(L, "deliver.maildir");
 	struct smtp_tx *tx = ls->s->tx;
 	struct maildir_job *j;
 	char prefix[2 * SMTP_PATH_MAX + 64];
 	size_t *rcpts, nrcpts;
 
-	if (ls->hook != HOOK_MESSAGE || tx == NULL || !tx->spool_open)
-		return luaL_error(L, "deliver.maildir: only in the message hook");
 	if (dir[0] == '\0')
 		return luaL_argerror(L, 1, "empty path");
 	/* May raise: collect before anything else is allocated. */
-	rcpts = collect_rcpts(L, tx, &nrcpts);
+	rcpts = lb_deliver_rcpts(L, 2, ls->s, &nrcpts);
 	j = xcalloc(1, sizeof(*j));
 	j->rcpts = rcpts;
 	j->nrcpts = nrcpts;
@@ -213,5 +306,7 @@ luaopen_luasmtpd_deliver(lua_State *L)
 {
 	lua_newtable(L);
 	luaL_register(L, NULL, deliver_funcs);
+	lb_deliver_register_net(L);
+	lb_deliver_register_pipe(L);
 	return 1;
 }
