@@ -3,6 +3,7 @@
 #   make          build build/luasmtpd
 #   make run      build and start the server with examples/default.lua
 #   make test     every test suite; the last line is "N passed, N failed"
+#   make fuzz     every libFuzzer target for FUZZ_SECONDS (default 60) each
 #   make clean
 #
 # Missing Debian packages are installed first (scripts/deps.sh): with
@@ -30,7 +31,7 @@ LDLIBS     = $(PKG_LIBS) -lev -lpthread -lm
 SRCS      := $(shell find src -name '*.c' | sort)
 OBJS       = $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all run test clean deps-build deps-test
+.PHONY: all run test fuzz clean deps-build deps-test FORCE
 
 all: $(BUILD)/luasmtpd
 
@@ -66,8 +67,31 @@ $(BUILD)/test/%: spec/c/%.c $(UNIT_SRCS) spec/c/unit.h | deps-build
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Ispec/c $(CFLAGS) -O1 $(SAN) -o $@ $< $(UNIT_SRCS)
 
-test: deps-test $(BUILD)/luasmtpd $(UNITS:%=$(BUILD)/test/%)
+# ---- fuzzing (libFuzzer, clang): make fuzz [FUZZ_SECONDS=60] ----
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = $(patsubst spec/fuzz/%.c,%,$(wildcard spec/fuzz/*.c))
+FUZZ_FLAGS = -g -O1 -fsanitize=fuzzer,address,undefined \
+             -fno-sanitize-recover=all
+
+$(BUILD)/fuzz/%: spec/fuzz/%.c $(UNIT_SRCS) | deps-test
+	@mkdir -p $(dir $@)
+	clang $(CPPFLAGS) -std=c11 $(FUZZ_FLAGS) -o $@ $< $(UNIT_SRCS)
+
+fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+	scripts/fuzz.sh $(FUZZ_SECONDS)
+
+# ---- the server built with ASan+UBSan for one e2e pass in make test ----
+# FORCE: the sub-make tracks header dependencies itself.
+$(BUILD)/asan/luasmtpd: FORCE | deps-build
+	$(MAKE) --no-print-directory BUILD=$(BUILD)/asan \
+	    OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+	    -fno-sanitize-recover=undefined" $(BUILD)/asan/luasmtpd
+
+test: deps-test $(BUILD)/luasmtpd $(BUILD)/asan/luasmtpd \
+    $(UNITS:%=$(BUILD)/test/%) $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 	@scripts/test.sh
+
+FORCE:
 
 clean:
 	rm -rf $(BUILD)
