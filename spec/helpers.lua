@@ -352,4 +352,10 @@ function H.b64(s)
   return (require "mime").b64(s)
 end
 
+-- Resident memory of a process in KiB (VmRSS).
+function H.rss_kb(pid)
+  local st = H.read_file("/proc/" .. pid .. "/status") or ""
+  return tonumber(st:match("VmRSS:%s*(%d+)"))
+end
+
 return H

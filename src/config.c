@@ -26,6 +26,7 @@ config_defaults(struct config *c)
 	c->max_connections_per_ip = DEFAULT_MAX_CONNECTIONS_PER_IP;
 	c->command_line_max = SMTP_CMD_LINE_MAX;
 	c->text_line_max = SMTP_TEXT_LINE_MAX;
+	c->min_data_rate = 500;		/* Postfix's smtpd_min_data_rate */
 	c->timeout_command = DEFAULT_TIMEOUT_COMMAND;
 	c->timeout_data = DEFAULT_TIMEOUT_DATA;
 	c->timeout_hook = DEFAULT_TIMEOUT_HOOK;

@@ -55,6 +55,7 @@ struct config {
 	unsigned	 max_connections_per_ip;
 	size_t		 command_line_max;	/* RFC 5321: 512 */
 	size_t		 text_line_max;		/* RFC 5321: 1000 */
+	unsigned	 min_data_rate;		/* bytes/s during DATA, 0: off */
 
 	/* timeouts, seconds */
 	double		 timeout_command;

@@ -135,6 +135,7 @@ static const struct numopt limit_opts[] = {
 	/* RFC 5321 §4.5.3.1.4 and §4.5.3.1.6: never below the minimums. */
 	Z("command_line", SMTP_CMD_LINE_MAX, SMTP_AUTH_LINE_MAX, command_line_max),
 	Z("text_line", SMTP_TEXT_LINE_MAX, 1000000, text_line_max),
+	U("min_data_rate", 0, 1000000000, min_data_rate),
 	{ NULL, 0, 0, 0, 0 },
 };
 

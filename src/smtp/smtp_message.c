@@ -103,6 +103,8 @@ message_begin_data(struct smtp_session *s)
 	smtp_data_init(&tx->dec, false, s->cfg->bare_lf, s->cfg->text_line_max);
 	reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 	s->state = SMTP_STATE_DATA;
+	tx->data_started = ev_now(server.loop);
+	tx->data_bytes = 0;
 	session_restart_timer(s);
 	/* The client waits for 354 before it sends content. */
 	if (conn_flush(&s->conn) == CONN_ERR)
@@ -149,6 +151,8 @@ message_begin_chunk(struct smtp_session *s)
 			smtp_data_init(&tx->dec, true, s->cfg->bare_lf,
 			    s->cfg->text_line_max);
 		}
+		tx->data_started = ev_now(server.loop);
+		tx->data_bytes = 0;
 	}
 	free(s->bdat_verdict);
 	s->bdat_verdict = NULL;

@@ -92,6 +92,35 @@ greet_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		cmd_send_greeting(s, NULL);
 }
 
+/*
+ * Progress in DATA or BDAT: the deadline is timeout_data plus the time
+ * the bytes so far may take at min_data_rate (Postfix's
+ * smtpd_min_data_rate), so a client that trickles a byte now and then
+ * cannot hold a session for ever, while a big message on a slow link is
+ * fine.
+ */
+static void
+data_progress(struct smtp_session *s, size_t n)
+{
+	struct smtp_tx *tx = s->tx;
+	double deadline, now = ev_now(server.loop);
+
+	if (tx == NULL || s->cfg->min_data_rate == 0) {
+		session_restart_timer(s);
+		return;
+	}
+	tx->data_bytes += n;
+	deadline = tx->data_started + s->cfg->timeout_data +
+	    (double)tx->data_bytes / s->cfg->min_data_rate;
+	s->timer.repeat = deadline > now ? deadline - now : 0.001;
+	ev_timer_again(server.loop, &s->timer);
+}
+
+/*
+ * A fresh full timeout: after each complete command, and when the
+ * session changes state.  Partial input does not restart it, so
+ * timeout_command is a deadline for a whole command line.
+ */
 void
 session_restart_timer(struct smtp_session *s)
 {
@@ -392,7 +421,9 @@ on_read(void *arg)
 		if (n > 0) {
 			buf_commit(&s->in, (size_t)n);
 			s->bytes_in += (uint64_t)n;
-			session_restart_timer(s);
+			if (s->state == SMTP_STATE_DATA ||
+			    s->state == SMTP_STATE_BDAT)
+				data_progress(s, (size_t)n);
 		} else if (n == CONN_AGAIN) {
 			if (buf_used(&s->in) == 0)
 				buf_reset(&s->in);	/* idle: hold no memory */
@@ -481,6 +512,16 @@ session_process(struct smtp_session *s)
 				break;
 			continue;
 		}
+		if (s->ncmds == 0 && s->state == SMTP_STATE_INIT &&
+		    ((unsigned char)p[0] == 0x16 || (unsigned char)p[0] == 0x80)) {
+			/* A TLS ClientHello (or SSLv2) on a plaintext port. */
+			log_info(s->id, "smtp tls-on-plaintext-port bytes=%zu", used);
+			buf_reset(&s->in);
+			reply(s, 554, "5.5.1", "Error: this port does not speak TLS "
+			    "first; use STARTTLS");
+			session_quit(s, "TLS handshake on a plaintext port");
+			return;
+		}
 		if ((lf = find_line_end(p, used)) == NULL) {
 			if (used >= SMTP_READ_LINE_MAX) {
 				log_info(s->id, "smtp line-too-long bytes=%zu", used);
@@ -500,6 +541,8 @@ session_process(struct smtp_session *s)
 		line[crlf ? n - 1 : n] = '\0';
 		buf_consume(&s->in, n + 1);
 		cmd_line(s, line, crlf ? n - 1 : n, crlf);
+		if (s->busy == BUSY_NONE)
+			session_restart_timer(s);
 
 		if (s->state != SMTP_STATE_CLOSED &&
 		    !(s->flags & SESS_F_QUITTING) &&

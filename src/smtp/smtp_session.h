@@ -91,6 +91,8 @@ struct smtp_tx {
 	struct smtp_data	 dec;
 	struct spool_file	 spool;
 	uint64_t		 size;		/* message bytes received */
+	double			 data_started;	/* when DATA or the first BDAT began */
+	uint64_t		 data_bytes;	/* raw bytes read since then */
 	/* A sticky error: the reply after the final dot or BDAT LAST. */
 	int			 err_code;
 	const char		*err_ecode;
