@@ -9,7 +9,7 @@
 set -eu
 
 build_pkgs="gcc make pkg-config libluajit-5.1-dev libev-dev libssl-dev \
-libspf2-dev libpcre2-dev openssl"
+libspf2-dev libpcre2-dev openssl lua-rex-pcre2"
 test_pkgs="$build_pkgs luajit lua-busted lua-socket lua-sec swaks python3 \
 postfix dovecot-core dovecot-lmtpd haproxy redis-server libclang-rt-14-dev \
 clang procps"
