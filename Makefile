@@ -31,7 +31,7 @@ LDLIBS     = $(PKG_LIBS) -lev -lpthread -lm
 SRCS      := $(shell find src -name '*.c' | sort)
 OBJS       = $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all run test fuzz clean deps-build deps-test FORCE
+.PHONY: all run test fuzz clean deps-build deps-test FORCE bench
 
 all: $(BUILD)/luasmtpd
 
@@ -60,8 +60,8 @@ run: $(BUILD)/luasmtpd
 # ---- tests: C units under ASan+UBSan, then the busted specs ----
 SAN        = -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=all
-UNIT_SRCS  = src/smtp/smtp_parse.c src/smtp/smtp_data.c
-UNITS      = test_parse test_data
+UNIT_SRCS  = src/smtp/smtp_parse.c src/smtp/smtp_data.c src/deliver/reply_parse.c
+UNITS      = test_parse test_data test_reply
 
 $(BUILD)/test/%: spec/c/%.c $(UNIT_SRCS) spec/c/unit.h | deps-build
 	@mkdir -p $(dir $@)
@@ -92,6 +92,11 @@ test: deps-test $(BUILD)/luasmtpd $(BUILD)/asan/luasmtpd \
 	@scripts/test.sh
 
 FORCE:
+
+# ---- make bench: luasmtpd vs Postfix and smtp-sink -> BENCHMARKS.md ----
+# Not part of make test.  BENCH_QUICK=1 make bench is a ~2 minute smoke run.
+bench: deps-test $(BUILD)/luasmtpd
+	scripts/bench.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -10,10 +10,12 @@
 void
 config_defaults(struct config *c)
 {
+	char host[sizeof(c->hostname)] = "";
+
 	memset(c, 0, sizeof(*c));
-	if (gethostname(c->hostname, sizeof(c->hostname) - 1) != 0 ||
-	    c->hostname[0] == '\0')
-		strcpy(c->hostname, "localhost");
+	if (gethostname(host, sizeof(host) - 1) != 0 || host[0] == '\0')
+		strcpy(host, "localhost");
+	memcpy(c->hostname, host, sizeof(host));
 	strcpy(c->spool_dir, "var/spool");
 	c->max_message_size = DEFAULT_MAX_MESSAGE_SIZE;
 	c->max_recipients = DEFAULT_MAX_RECIPIENTS;

@@ -198,6 +198,10 @@ main(int argc, char **argv)
 	ev_run(loop, 0);
 
 	listeners_close();
+	/* Let the workers finish their current job, then free Lua's objects
+	 * (their __gc frees what C libraries allocated for them). */
+	workq_shutdown();
+	lua_vm_close();
 	log_info(0, "main stopped");
 	return 0;
 }

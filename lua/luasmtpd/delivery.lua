@@ -9,10 +9,11 @@
 -- them to one reply, the mapping all the examples use:
 --
 --   every recipient delivered          -> accept (250)
---   every recipient refused for good   -> reject with the first refusal's
---                                         code, enhanced code and text (5xx)
---   anything else (temporary failures,
---   or a mix of delivered and failed)  -> tempfail 451 4.x.x
+--   every recipient refused for good   -> reject 550, with the first
+--                                         refusal's enhanced code and text
+--   every recipient failed temporarily -> tempfail 451, with the first
+--                                         failure's enhanced code and text
+--   a mix of delivered and failed      -> tempfail 451 4.3.0
 --
 -- One SMTP reply cannot say "delivered to some, not to others".  Until the
 -- queue delivers the failed recipients itself, a mix is answered 451 so
@@ -36,9 +37,11 @@ local function clean(code, ecode, class, default_code, default_ecode)
   return code, ecode
 end
 
+-- The next hop's text, bounded, as "Error: ..." (not twice).
 local function text_of(o)
   local t = tostring(o.text or ""):gsub("[%c]", " ")
   if #t > 300 then t = t:sub(1, 300) end
+  if t:sub(1, 6) ~= "Error:" then t = "Error: " .. t end
   return t
 end
 
@@ -61,12 +64,12 @@ function M.verdict(...)
     return smtp.accept()
   end
   if total > 0 and first_reject and not first_temp and delivered == 0 then
-    local code, ecode = clean(first_reject.code, first_reject.ecode, 5, 550, "5.0.0")
-    return smtp.reject(code, ecode, "Error: " .. text_of(first_reject))
+    local _, ecode = clean(first_reject.code, first_reject.ecode, 5, 550, "5.0.0")
+    return smtp.reject(550, ecode, text_of(first_reject))
   end
   if first_temp and delivered == 0 and not first_reject then
-    local code, ecode = clean(first_temp.code, first_temp.ecode, 4, 451, "4.0.0")
-    return smtp.tempfail(code, ecode, "Error: " .. text_of(first_temp))
+    local _, ecode = clean(first_temp.code, first_temp.ecode, 4, 451, "4.0.0")
+    return smtp.tempfail(451, ecode, text_of(first_temp))
   end
   return smtp.tempfail(451, "4.3.0", ("Error: delivered to %d of %d recipients; " ..
     "try again later"):format(delivered, total))

@@ -6,7 +6,7 @@
 -- when this file loads; stderr is captured with stdout so that a sanitizer
 -- report fails the run.  A missing binary is a failure, never a skip.
 
-local DRIVERS = { "test_parse", "test_data" }
+local DRIVERS = { "test_parse", "test_data", "test_reply" }
 
 local source = debug.getinfo(1, "S").source
 local root = source:match("^@(.*)/spec/unit/[^/]+$") or "."
