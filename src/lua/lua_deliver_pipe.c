@@ -69,6 +69,7 @@
 #include <string.h>
 
 #include "deliver/pipe.h"
+#include "deliver/smtp_client.h"
 #include "lua/lua_deliver.h"
 #include "lua/lua_vm.h"
 #include "server.h"
@@ -113,6 +114,18 @@ struct pipe_job {
 	size_t			 nrcpts;
 	double			 timeout;
 	const struct pipe_result *res;		/* during pipe_done() only */
+	/*
+	 * lmtp = true: the child speaks LMTP on stdin/stdout (RFC 2033).
+	 * The call ends when the LMTP exchange is over AND the child was
+	 * reaped; the recipients' outcomes are the LMTP replies.
+	 */
+	bool			 lmtp;
+	struct smtp_client	*client;	/* borrowed until lmtp_done() */
+	struct dlv_outcome	*lmtp_out;	/* once the exchange is over */
+	char			*lmtp_error;
+	bool			 child_done;
+	struct pipe_result	 child;		/* a copy; output in child_output */
+	char			*child_output;
 };
 
 static void
@@ -120,6 +133,9 @@ job_free(struct pipe_job *j)
 {
 	free(j->target);
 	free(j->rcpts);
+	free(j->lmtp_out);
+	free(j->lmtp_error);
+	free(j->child_output);
 	free(j);
 }
 
@@ -244,6 +260,74 @@ pipe_done(const struct pipe_result *res, void *arg)
 	job_free(j);
 }
 
+/* LMTP over stdio: the outcomes are the LMTP replies. */
+static int
+push_lmtp_result(lua_State *co, void *arg)
+{
+	struct pipe_job *j = arg;
+	char what[128];
+
+	lb_deliver_report(co, j->ls->s, "pipe-lmtp", j->target, j->lmtp_out,
+	    j->nrcpts, j->lmtp_error);
+	pipe_result_describe(&j->child, what, sizeof(what));
+	if (j->child.how == PIPE_END_EXIT) {
+		lua_pushinteger(co, j->child.status);
+		lua_setfield(co, -2, "exit");
+	} else if (j->child.how == PIPE_END_SIGNAL) {
+		lua_pushinteger(co, j->child.status);
+		lua_setfield(co, -2, "signal");
+	}
+	lua_pushstring(co, j->child_output ? j->child_output : "");
+	lua_setfield(co, -2, "output");
+	lua_pushnumber(co, (lua_Number)j->child.dropped);
+	lua_setfield(co, -2, "output_dropped");
+	return 1;
+}
+
+/* Both halves are over: resume the hook. */
+static void
+lmtp_maybe_finish(struct pipe_job *j)
+{
+	if (j->lmtp_out == NULL || !j->child_done)
+		return;
+	lua_co_wake(j->ls, push_lmtp_result, j);
+	job_free(j);
+}
+
+static void
+lmtp_done(void *arg, const struct smtpc_result *res, size_t n,
+    const char *error)
+{
+	struct pipe_job *j = arg;
+
+	j->client = NULL;
+	j->lmtp_out = xcalloc(j->nrcpts, sizeof(*j->lmtp_out));
+	for (size_t i = 0; i < j->nrcpts && i < n; i++) {
+		j->lmtp_out[i].rcpt = j->rcpts[i];
+		j->lmtp_out[i].code = res[i].code;
+		snprintf(j->lmtp_out[i].ecode, sizeof(j->lmtp_out[i].ecode), "%s",
+		    res[i].ecode);
+		snprintf(j->lmtp_out[i].text, sizeof(j->lmtp_out[i].text), "%s",
+		    res[i].text);
+	}
+	j->lmtp_error = error != NULL ? xstrdup(error) : NULL;
+	/* The child ends after QUIT; its timeout bounds the wait. */
+	lmtp_maybe_finish(j);
+}
+
+static void
+lmtp_child_done(const struct pipe_result *res, void *arg)
+{
+	struct pipe_job *j = arg;
+
+	j->run = NULL;
+	j->child = *res;
+	j->child.output = NULL;
+	j->child_output = xstrndup(res->output, res->output_len);
+	j->child_done = true;
+	lmtp_maybe_finish(j);
+}
+
 /* The hook was abandoned: kill, reap in the background, forget. */
 static void
 pipe_cancel(struct lua_sess *ls, void *arg)
@@ -251,14 +335,17 @@ pipe_cancel(struct lua_sess *ls, void *arg)
 	struct pipe_job *j = arg;
 
 	(void)ls;
-	pipe_run_cancel(j->run);
+	if (j->client != NULL)
+		smtp_client_cancel(j->client);
+	if (j->run != NULL)
+		pipe_run_cancel(j->run);
 	job_free(j);
 }
 
 /* ---- argument checks: all of them raise, none allocates C memory ---- */
 
 static const char *const option_names[] = {
-	"argv", "env", "rcpts", "timeout", "output_max", "crlf", NULL,
+	"argv", "env", "rcpts", "timeout", "output_max", "crlf", "lmtp", NULL,
 };
 
 static void
@@ -493,8 +580,8 @@ lb_deliver_pipe(lua_State *L)
 	size_t ncenv, nbenv, *rcpts, nrcpts;
 	unsigned override;
 	double timeout, output_max;
-	bool crlf;
-	int top;
+	bool crlf, lmtp;
+	int top, sock = -1;
 
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_settop(L, 1);
@@ -516,6 +603,11 @@ lb_deliver_pipe(lua_State *L)
 	if (!lua_isnil(L, 7) && !lua_isboolean(L, 7))
 		luaL_error(L, "deliver.pipe: crlf must be a boolean");
 	crlf = lua_toboolean(L, 7);
+	lua_getfield(L, 1, "lmtp");
+	if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
+		luaL_error(L, "deliver.pipe: lmtp must be a boolean");
+	lmtp = lua_toboolean(L, -1);
+	lua_pop(L, 1);
 	if (ls->waiting)
 		luaL_error(L, "deliver.pipe: busy: another operation is pending");
 	top = lua_gettop(L);
@@ -530,8 +622,8 @@ lb_deliver_pipe(lua_State *L)
 	memset(&spec, 0, sizeof(spec));
 	spec.argv = argv;
 	spec.envp = envp;
-	spec.mode = PIPE_MODE_STDIN;
-	spec.input_path = s->tx->spool.path;
+	spec.mode = lmtp ? PIPE_MODE_SOCKET : PIPE_MODE_STDIN;
+	spec.input_path = lmtp ? NULL : s->tx->spool.path;
 	spec.crlf = crlf;
 	spec.output_max = (size_t)output_max;
 	spec.timeout = timeout;
@@ -544,9 +636,10 @@ lb_deliver_pipe(lua_State *L)
 	j->rcpts = rcpts;
 	j->nrcpts = nrcpts;
 	j->timeout = timeout;
+	j->lmtp = lmtp;
 	/* execve has copied argv and envp (or failed) when this returns. */
-	j->run = pipe_run_start(server.loop, &spec, pipe_done, j, NULL, err,
-	    sizeof(err));
+	j->run = pipe_run_start(server.loop, &spec, lmtp ? lmtp_child_done :
+	    pipe_done, j, lmtp ? &sock : NULL, err, sizeof(err));
 	for (size_t i = 0; i < nbenv; i++)
 		free(benv[i]);
 	free(envp);
@@ -573,6 +666,32 @@ lb_deliver_pipe(lua_State *L)
 		lua_setfield(L, -2, "output_dropped");
 		job_free(j);
 		return 1;
+	}
+	if (lmtp) {
+		struct smtpc_opts o;
+		struct smtpc_msg m;
+		const char **to = xcalloc(nrcpts, sizeof(*to));
+		char name[300];
+
+		memset(&o, 0, sizeof(o));
+		o.proto = SMTPC_LMTP;
+		o.helo = s->cfg->hostname;
+		o.tls = SMTPC_TLS_NONE;
+		o.timeout = timeout;
+		memset(&m, 0, sizeof(m));
+		m.sender = s->tx->sender;
+		for (size_t i = 0; i < nrcpts; i++)
+			to[i] = s->tx->rcpts[rcpts[i]].address;
+		m.rcpts = to;
+		m.nrcpts = nrcpts;
+		m.path = s->tx->spool.path;
+		m.eightbit = s->tx->opts.body == SMTP_BODY_8BITMIME;
+		m.smtputf8 = s->tx->opts.smtputf8;
+		snprintf(name, sizeof(name), "pipe:%s", j->target);
+		/* The client copies what it is given and owns sock now. */
+		j->client = smtp_client_start_fd(server.loop, s->id, sock, name, &o,
+		    &m, lmtp_done, j);
+		free(to);
 	}
 	lua_co_begin_wait(ls, pipe_cancel, j);	/* cannot raise: checked */
 	return lua_yield(L, 0);
