@@ -47,7 +47,7 @@ else
 
 	san="$tmp/sanitizer"
 	mkdir -p "$san"
-	LUASMTPD_BIN="$PWD/build/asan/luasmtpd" \
+	LUASMTPD_BIN="$PWD/build/asan/luasmtpd" LUASMTPD_SANITIZED=1 \
 	ASAN_OPTIONS="detect_leaks=1:log_path=$san/asan:abort_on_error=0" \
 	UBSAN_OPTIONS="print_stacktrace=1:log_path=$san/ubsan" \
 	    run_busted asan spec/e2e

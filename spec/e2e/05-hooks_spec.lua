@@ -401,6 +401,12 @@ function hooks.rcpt(s, rcpt)
     while true do pcall(function() while true do end end) end
   elseif lp == "sleepy" then
     smtp.sleep(5)
+  elseif lp == "napper" then
+    smtp.sleep(0.3)
+    return smtp.accept("rested")
+  elseif lp == "deepsleep" then
+    smtp.sleep(0.9)
+    s:log("deepsleep woke up")
   elseif lp == "yielder" then
     coroutine.yield()
   elseif lp == "badverdict" then
@@ -442,6 +448,28 @@ end
     c:cmd("RCPT TO:<sleepy@example.test>", 451, "^451 4%.3%.0 ")
     srv:wait_log("hook timed out")
     c:close()
+  end)
+
+  it("notices a client that leaves while its hook sleeps, and cancels the hook", function()
+    local c = H.session(srv.port, { rcpts = {} })
+    c:send("RCPT TO:<deepsleep@example.test>\r\n")
+    H.sleep(0.05)
+    c:close()
+    -- Long before the 0.9 s sleep would end:
+    srv:wait_log("smtp client%-gone while=rcpt", 0.6)
+    srv:wait_log("reason=\"client disconnected while busy\"", 0.6)
+    H.sleep(1)
+    assert.is_nil(srv:log():find("deepsleep woke up", 1, true))
+  end)
+
+  it("still answers commands pipelined before the client half-closes", function()
+    local c = H.session(srv.port, { rcpts = {} })
+    c:send("RCPT TO:<napper@example.test>\r\nNOOP\r\nQUIT\r\n")
+    c.sock:shutdown("send")
+    c:expect(250, "rested$")
+    c:expect(250)
+    c:expect(221)
+    assert.is_true(c:closed())
   end)
 
   it("treats a hook that yields by itself as an error", function()

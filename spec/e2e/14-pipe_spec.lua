@@ -362,12 +362,15 @@ describe("deliver.pipe #e2e", function()
 
   -- The core stops reading from a client while its hook runs, so a
   -- disconnect is seen once the hook ends: here when the command times out.
-  it("leaves no process and no zombie when the client disconnects meanwhile", function()
+  it("kills the command, and leaves no process and no zombie, when the client disconnects meanwhile", function()
     local c = send(srv, "gone")
     local child, grandchild = pids(srv.out .. "/gone.pid")
     assert.truthy(H.alive(child))
     c:close()
-    srv:wait_log("pipe end tx=%S+ pid=" .. child .. " status=\"timed out")
+    -- The server notices the client is gone and cancels the delivery at
+    -- once, long before the command's own timeout.
+    srv:wait_log("pipe cancel tx=%S+ pid=" .. child .. " signal=SIGKILL", 3)
+    srv:wait_log("pipe reaped tx=%S+ pid=" .. child, 3)
     H.wait_for(function() return gone(child) end, 5, "the child to be reaped")
     H.wait_for(function() return not H.alive(grandchild) end, 5, "the grandchild to die")
     local sid = srv:wait_log("(%x+) pipe start tx=%S+ cmd=%S+ pid=" .. child)

@@ -24,7 +24,10 @@ timeouts = { command = 1, data = 1 }
   end)
   lazy_teardown(function() srv:stop() end)
 
-  -- The server still works and has not grown (allowance for allocator slack).
+  -- The server still works and has not grown (allowance for allocator
+  -- slack).  Under AddressSanitizer freed memory is held in its quarantine
+  -- on purpose, so RSS says nothing there: that pass checks memory errors
+  -- and leaks instead (scripts/test.sh sets LUASMTPD_SANITIZED).
   local function still_fine()
     local c = H.session(srv.port)
     c:cmd("DATA", 354)
@@ -32,6 +35,7 @@ timeouts = { command = 1, data = 1 }
     c:expect(250)
     c:cmd("QUIT", 221)
     assert.is_true(srv:alive())
+    if os.getenv("LUASMTPD_SANITIZED") then return end
     local rss
     H.wait_for(function()
       rss = H.rss_kb(srv.pid)

@@ -196,8 +196,10 @@ lb_deliver_record(struct smtp_session *s, const char *kind, const char *target,
     const struct dlv_outcome *out, size_t n)
 {
 	struct smtp_tx *tx = s->tx;
-	char ex[LOG_EXCERPT_BUFSZ(200)];
+	char ex[LOG_EXCERPT_BUFSZ(200)], tg[LOG_EXCERPT_BUFSZ(200)];
 
+	/* The target comes from the config: escape it like client text. */
+	log_excerpt(tg, target, strlen(target), 200);
 	for (size_t i = 0; i < n; i++) {
 		const struct dlv_outcome *o = &out[i];
 		struct smtp_rcpt *r = &tx->rcpts[o->rcpt];
@@ -205,7 +207,7 @@ lb_deliver_record(struct smtp_session *s, const char *kind, const char *target,
 		smtp_rcpt_set_result(r, o->code, o->ecode, o->text);
 		log_info(s->id, "deliver %s tx=%s to=<%s> target=%s result=%s "
 		    "code=%d ecode=%s text=\"%s\"", kind, tx->id, r->address,
-		    target, outcome_status(o->code), o->code,
+		    tg, outcome_status(o->code), o->code,
 		    o->ecode[0] ? o->ecode : "-",
 		    log_excerpt(ex, o->text, strlen(o->text), 200));
 	}

@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -273,6 +274,26 @@ conn_set_transport(struct conn *c, const struct conn_ops *ops, void *t)
 {
 	c->ops = ops;
 	c->transport = t;
+}
+
+int
+conn_peek_closed(struct conn *c)
+{
+	char b;
+	ssize_t r;
+
+	if (c->closed)
+		return 1;
+	if (c->ops->pending(c) > 0)
+		return 0;
+	r = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (r > 0)
+		return 0;
+	if (r == 0)
+		return 1;
+	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+		return -1;
+	return 1;	/* ECONNRESET and friends: gone as well */
 }
 
 void

@@ -99,6 +99,12 @@ void	conn_set_transport(struct conn *, const struct conn_ops *, void *);
  * done(owner, ok) is called from an event callback (or at once).
  */
 void	conn_handshake(struct conn *, void (*done)(void *owner, bool ok));
+/*
+ * For an owner that is not reading (busy): 1 if the peer has closed its
+ * side and nothing is left unread, 0 if input is waiting, -1 if neither.
+ * Consumes nothing (MSG_PEEK).
+ */
+int	conn_peek_closed(struct conn *);
 /* Stop watchers, free the transport, close the socket.  Idempotent. */
 void	conn_close(struct conn *);
 

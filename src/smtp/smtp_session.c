@@ -291,9 +291,12 @@ session_set_busy(struct smtp_session *s, enum smtp_busy busy)
 	} else if (busy != BUSY_NONE) {
 		/* The hook's own timers bound this wait, not the client's. */
 		ev_timer_stop(server.loop, &s->timer);
-		/* Before the banner we keep listening: early talkers. */
-		if (s->state != SMTP_STATE_GREETING)
-			conn_want_read(&s->conn, false);
+		/*
+		 * Keep watching the socket: before the banner for early
+		 * talkers, afterwards to notice a client that went away
+		 * (on_read peeks; nothing is consumed while busy).
+		 */
+		conn_want_read(&s->conn, true);
 		/* Pipelined replies so far go out before we wait. */
 		if (conn_flush(&s->conn) == CONN_ERR)
 			smtp_session_close(s, "write error");
@@ -393,11 +396,46 @@ greeting_input(struct smtp_session *s)
 	session_quit(s, "early talker");
 }
 
+/*
+ * The socket is readable while a hook or a worker is busy.  If the client
+ * has gone (and left nothing we still have to answer), close now: that
+ * cancels the hook and whatever it waits for (a delivery, a child).
+ * Input that is waiting stays in the socket until we are not busy.
+ */
+static void
+busy_input(struct smtp_session *s)
+{
+	switch (conn_peek_closed(&s->conn)) {
+	case 1:
+		if (buf_used(&s->in) == 0 && !(s->flags & SESS_F_QUITTING)) {
+			log_info(s->id, "smtp client-gone while=%s",
+			    s->busy == BUSY_HOOK ? hook_name(s->pending_hook) :
+			    s->busy == BUSY_WORK ? "queue-commit" : "busy");
+			smtp_session_close(s, "client disconnected while busy");
+			return;
+		}
+		/* Commands are still buffered: answer them, then close. */
+		s->flags |= SESS_F_EOF;
+		conn_want_read(&s->conn, false);
+		break;
+	case 0:
+		conn_want_read(&s->conn, false);
+		break;
+	default:
+		break;
+	}
+}
+
 static void
 on_read(void *arg)
 {
 	struct smtp_session *s = arg;
 
+	if (s->busy != BUSY_NONE && s->state != SMTP_STATE_GREETING &&
+	    s->state != SMTP_STATE_CLOSED) {
+		busy_input(s);
+		return;
+	}
 	for (int rounds = 0; rounds < 16; rounds++) {
 		size_t room, want;
 		ssize_t n;
