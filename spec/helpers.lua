@@ -65,6 +65,17 @@ function H.files(dir)
   return list
 end
 
+-- Files under dir that hold data: the spool keeps emptied files for reuse,
+-- so "nothing left in the spool" means no file with content.
+function H.nonempty_files(dir)
+  local out = {}
+  for _, f in ipairs(H.files(dir)) do
+    local d = H.read_file(f)
+    if d and #d > 0 then out[#out + 1] = f end
+  end
+  return out
+end
+
 function H.sleep(s) socket.sleep(s) end
 
 -- Poll fn() until it returns a true value or timeout seconds pass.

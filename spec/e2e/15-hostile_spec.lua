@@ -78,7 +78,7 @@ timeouts = { command = 1, data = 1 }
     for _ = 1, 50 do c:send(chunk) end	-- 5 MB
     c:send(".\r\n")
     c:expect(552, "^552 5%.3%.4 ")
-    assert.same({}, H.files(srv.dir .. "/spool/tmp"))
+    assert.same({}, H.nonempty_files(srv.dir .. "/spool/tmp"))
     c:close()
     still_fine()
   end)
@@ -135,7 +135,7 @@ timeouts = { command = 1, data = 1 }
       if got then break end
     end
     assert.truthy(got and got:match("^421 4%.4%.2 "), tostring(got))
-    assert.same({}, H.files(srv.dir .. "/spool/tmp"))
+    assert.same({}, H.nonempty_files(srv.dir .. "/spool/tmp"))
     still_fine()
   end)
 

@@ -14,6 +14,7 @@
 
 #include "deliver/maildir.h"
 #include "util/fsutil.h"
+#include "util/groupsync.h"
 
 #define COPY_CHUNK	(64 * 1024)
 
@@ -100,7 +101,7 @@ maildir_deliver(const char *dir, const char *spool_path, const char *prefix,
 	char sub[PATH_MAX], tmp[PATH_MAX], host[256], base[256], newdir[PATH_MAX];
 	struct timeval tv;
 	long long size;
-	int in = -1, fd = -1;
+	int in = -1, fd = -1, dfd = -1;
 	size_t plen = prefix != NULL ? strlen(prefix) : 0;
 
 	for (int i = 0; i < 3; i++) {
@@ -150,11 +151,19 @@ maildir_deliver(const char *dir, const char *spool_path, const char *prefix,
 		unlink(tmp);
 		return -1;
 	}
+	/*
+	 * Make the rename durable.  Deliveries into the same new/ share one
+	 * directory fsync (group commit, util/groupsync.h).
+	 */
 	snprintf(newdir, sizeof(newdir), "%s/new", dir);
-	if (fsync_dir(newdir) != 0) {
+	if ((dfd = open(newdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    groupsync(dfd) != 0) {
 		snprintf(err, errlen, "fsync %s: %s", newdir, strerror(errno));
+		if (dfd >= 0)
+			close(dfd);
 		return -1;
 	}
+	close(dfd);
 	return 0;
 fail:
 	if (fd >= 0)

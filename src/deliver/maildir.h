@@ -4,6 +4,8 @@
  * The Maildir layout (https://cr.yp.to/proto/maildir.html): the file is
  * written under tmp/ with a unique name, fsynced, renamed into new/, and
  * new/ is fsynced, so the message is on disk before we report success.
+ * Deliveries running at the same time into the same new/ share its fsync
+ * (group commit, util/groupsync.h).
  * The spool file's CRLF line ends become LF (Maildir files are Unix text,
  * as qmail-local and Postfix local write them), and trace headers
  * (Return-Path:, Delivered-To:) are prepended, RFC 5321 §4.4.

@@ -60,6 +60,12 @@ drop_wait(struct lua_sess *ls)
 		ls->cancel = NULL;
 		if (cancel != NULL)
 			cancel(ls, ls->cancel_arg);
+		/*
+		 * An abandoned operation (a worker writing a Maildir copy,
+		 * say) may still read the message file: never reuse it.
+		 */
+		if (ls->s->tx != NULL)
+			ls->s->tx->spool.reusable = false;
 	}
 	ev_timer_stop(server.loop, &ls->op_timer);
 }

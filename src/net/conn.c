@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "net/conn.h"
+#include "net/linger.h"
 #include "util/limits.h"
 
 static ssize_t
@@ -307,8 +308,12 @@ conn_close(struct conn *c)
 	if (c->ops->shutdown != NULL)
 		c->ops->shutdown(c);
 	c->transport = NULL;
-	if (c->fd >= 0)
-		close(c->fd);
+	if (c->fd >= 0) {
+		if (c->linger && !c->failed)
+			linger_close(c->loop, c->fd);
+		else
+			close(c->fd);
+	}
 	c->fd = -1;
 	buf_reset(&c->out);
 }

@@ -74,6 +74,7 @@ struct conn {
 	bool			 write_needs_read; /* transport write blocked */
 	bool			 closed;
 	bool			 failed;	/* a read or write failed */
+	bool			 linger;	/* close with a lingering close */
 	bool			 handshaking;
 	enum conn_want		 hs_want;
 	void			(*hs_done)(void *owner, bool ok);

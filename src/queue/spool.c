@@ -3,12 +3,28 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "queue/spool.h"
 #include "util/fsutil.h"
+#include "util/xmalloc.h"
+
+#define SPOOL_POOL_MAX	64
+
+struct pooled {
+	int	fd;
+	char	name[48];
+	char	path[PATH_MAX];
+};
+
+/* Emptied files ready for the next message (loop thread only). */
+static struct pooled	pool[SPOOL_POOL_MAX];
+static size_t		pool_len;
+static unsigned long	file_seq;
 
 int
 spool_init(const char *dir)
@@ -23,18 +39,41 @@ spool_init(const char *dir)
 }
 
 int
-spool_open(struct spool_file *f, const char *dir, const char *name)
+spool_open(struct spool_file *f, const char *dir)
 {
 	memset(f, 0, sizeof(*f));
-	snprintf(f->name, sizeof(f->name), "%s", name);
-	if ((size_t)snprintf(f->path, sizeof(f->path), "%s/tmp/%s", dir, name) >=
-	    sizeof(f->path)) {
-		f->fd = -1;
-		errno = ENAMETOOLONG;
-		return -1;
+	f->reusable = true;
+	if (pool_len > 0) {
+		struct pooled *p = &pool[--pool_len];
+
+		f->fd = p->fd;
+		memcpy(f->name, p->name, sizeof(f->name));
+		memcpy(f->path, p->path, sizeof(f->path));
+	} else {
+		snprintf(f->name, sizeof(f->name), "s%d.%lu", (int)getpid(),
+		    ++file_seq);
+		if ((size_t)snprintf(f->path, sizeof(f->path), "%s/tmp/%s", dir,
+		    f->name) >= sizeof(f->path)) {
+			f->fd = -1;
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		f->fd = open(f->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
+		    0600);
+		if (f->fd < 0)
+			return -1;
 	}
-	f->fd = open(f->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	return f->fd < 0 ? -1 : 0;
+	f->wbuf = xmalloc(SPOOL_WBUF);
+	return 0;
+}
+
+int
+spool_flush(struct spool_file *f)
+{
+	if (f->err == 0 && f->wlen > 0 && write_all(f->fd, f->wbuf, f->wlen) != 0)
+		f->err = errno;
+	f->wlen = 0;
+	return f->err == 0 ? 0 : -1;
 }
 
 void
@@ -42,39 +81,73 @@ spool_write(struct spool_file *f, const void *p, size_t n)
 {
 	if (f->err != 0 || n == 0)
 		return;
-	if (write_all(f->fd, p, n) != 0) {
-		f->err = errno;
-		return;
-	}
 	f->size += n;
+	if (f->wlen + n > SPOOL_WBUF) {
+		if (spool_flush(f) != 0)
+			return;
+		if (n >= SPOOL_WBUF) {
+			if (write_all(f->fd, p, n) != 0)
+				f->err = errno;
+			return;
+		}
+	}
+	memcpy(f->wbuf + f->wlen, p, n);
+	f->wlen += n;
+}
+
+static void
+drop_buffer(struct spool_file *f)
+{
+	free(f->wbuf);
+	f->wbuf = NULL;
+	f->wlen = 0;
 }
 
 void
 spool_discard(struct spool_file *f)
 {
-	if (f->fd >= 0) {
+	drop_buffer(f);
+	if (f->fd < 0)
+		return;
+	if (f->reusable && pool_len < SPOOL_POOL_MAX &&
+	    ftruncate(f->fd, 0) == 0 && lseek(f->fd, 0, SEEK_SET) == 0) {
+		struct pooled *p = &pool[pool_len++];
+
+		p->fd = f->fd;
+		memcpy(p->name, f->name, sizeof(p->name));
+		memcpy(p->path, f->path, sizeof(p->path));
+	} else {
 		close(f->fd);
-		f->fd = -1;
-	}
-	if (f->path[0] != '\0')
 		unlink(f->path);
+	}
+	f->fd = -1;
 	f->path[0] = '\0';
 }
 
+void
+spool_close(struct spool_file *f)
+{
+	drop_buffer(f);
+	if (f->fd >= 0)
+		close(f->fd);
+	f->fd = -1;
+}
+
 int
-spool_commit(const char *dir, struct spool_file *f, const char *env,
-    size_t envlen, char *err, size_t errlen)
+spool_commit(const char *dir, struct spool_file *f, const char *id,
+    const char *env, size_t envlen, char *err, size_t errlen)
 {
 	char envtmp[PATH_MAX], envq[PATH_MAX], msgq[PATH_MAX], qdir[PATH_MAX];
 	int efd;
 
 	snprintf(qdir, sizeof(qdir), "%s/queue", dir);
-	snprintf(envtmp, sizeof(envtmp), "%s/tmp/%s.env", dir, f->name);
-	snprintf(envq, sizeof(envq), "%s/queue/%s.env", dir, f->name);
-	snprintf(msgq, sizeof(msgq), "%s/queue/%s", dir, f->name);
+	snprintf(envtmp, sizeof(envtmp), "%s/tmp/%s.env", dir, id);
+	snprintf(envq, sizeof(envq), "%s/queue/%s.env", dir, id);
+	snprintf(msgq, sizeof(msgq), "%s/queue/%s", dir, id);
 
-	if (f->err != 0) {
-		snprintf(err, errlen, "spool write: %s", strerror(f->err));
+	if (f->err != 0 || f->wlen != 0) {
+		snprintf(err, errlen, "spool write: %s", f->err ?
+		    strerror(f->err) : "not flushed");
 		return -1;
 	}
 	if (fsync(f->fd) != 0) {

@@ -2,44 +2,62 @@
  * spool.h — the message spool.
  *
  * Layout under spool_dir:
- *   tmp/<id>         a message being received (streamed as it arrives)
+ *   tmp/<name>       a message being received (streamed as it arrives)
  *   queue/<id>       a message accepted but not (fully) delivered
  *   queue/<id>.env   its envelope: "from <sender>" and "to <rcpt>" lines
  *
  * A message only moves to queue/ through spool_commit(), which fsyncs the
  * file, renames it and fsyncs the directory, so that a 250 sent after it
- * survives a crash.  tmp/ files are never acknowledged; they may be
- * deleted at start-up.
+ * survives a crash.  tmp/ files are never acknowledged; they are deleted
+ * at start-up.
+ *
+ * Writes are buffered (SPOOL_WBUF bytes); spool_flush() before anything
+ * reads the file.  A file whose message was delivered or refused is not
+ * unlinked but truncated and kept for the next message (a small pool):
+ * creating and deleting an inode per message cost more than everything
+ * else the server does for a small message, and a file truncated before
+ * writeback never reached the disk.  A file that something may still be
+ * reading (a delivery abandoned mid-way) is marked !reusable and unlinked.
  */
 #ifndef LUASMTPD_SPOOL_H
 #define LUASMTPD_SPOOL_H
 
 #include <limits.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#define SPOOL_WBUF	(16 * 1024)
 
 struct spool_file {
 	int		fd;
 	int		err;		/* first write errno, 0 if none */
-	uint64_t	size;		/* bytes written */
-	char		name[48];
+	uint64_t	size;		/* bytes written (buffered included) */
+	bool		reusable;	/* may go back to the pool */
+	char		name[48];	/* under tmp/ */
 	char		path[PATH_MAX];
+	char		*wbuf;		/* SPOOL_WBUF bytes, or NULL */
+	size_t		 wlen;
 };
 
 /* Create spool_dir/tmp and spool_dir/queue.  0 or -1/errno. */
 int	spool_init(const char *spool_dir);
-/* Create tmp/<name> exclusively.  0 or -1/errno. */
-int	spool_open(struct spool_file *, const char *spool_dir, const char *name);
-/* Append; after the first failure it only records the error. */
+/* A fresh or reused, empty file under tmp/.  0 or -1/errno. */
+int	spool_open(struct spool_file *, const char *spool_dir);
+/* Append (buffered); after the first failure it only records the error. */
 void	spool_write(struct spool_file *, const void *, size_t);
-/* Close and unlink (a message that will not be acknowledged). */
+/* Write what is buffered; returns 0 or -1 (f->err). */
+int	spool_flush(struct spool_file *);
+/* The message will not be acknowledged or is delivered: pool or unlink. */
 void	spool_discard(struct spool_file *);
+/* After a commit: close the descriptor (the file is the queue's). */
+void	spool_close(struct spool_file *);
 /*
- * Blocking: fsync the message, write and fsync the envelope, rename both
- * into queue/ and fsync queue/.  Run it on a worker thread.  On failure
+ * Blocking (a worker thread): fsync the flushed message, write and fsync
+ * the envelope, rename both into queue/<id> and fsync queue/.  On failure
  * returns -1 with a reason in err; the file stays in tmp/.
  */
-int	spool_commit(const char *spool_dir, struct spool_file *,
+int	spool_commit(const char *spool_dir, struct spool_file *, const char *id,
 	    const char *envelope, size_t envlen, char *err, size_t errlen);
 
 #endif

@@ -283,7 +283,8 @@ mail_done(struct smtp_session *s, const struct hook_verdict *v)
 		tx_end(s);
 		return;
 	}
-	log_info(s->id, "smtp mail tx=%s from=<%s> size=%llu", s->tx->id,
+	/* The "smtp message" line says it all at info level. */
+	log_debug(s->id, "smtp mail tx=%s from=<%s> size=%llu", s->tx->id,
 	    s->tx->sender, (unsigned long long)s->tx->opts.size);
 }
 

@@ -81,7 +81,7 @@ message_open_spool(struct smtp_session *s)
 {
 	struct smtp_tx *tx = s->tx;
 
-	if (spool_open(&tx->spool, s->cfg->spool_dir, tx->id) != 0) {
+	if (spool_open(&tx->spool, s->cfg->spool_dir) != 0) {
 		log_error(s->id, "spool open-error path=%s error=\"%s\"",
 		    tx->spool.path, strerror(errno));
 		return -1;
@@ -275,6 +275,9 @@ message_end(struct smtp_session *s)
 
 	s->state = SMTP_STATE_RCPT;
 	session_restart_timer(s);
+	/* From here on the file is read (hooks, deliveries, the commit). */
+	if (tx->spool_open)
+		(void)spool_flush(&tx->spool);
 	if (e & SMTP_DATA_ERR_BARE_LF)
 		return message_refuse(s, nl, "5.5.2", "Error: bare <LF> received");
 	if (e & SMTP_DATA_ERR_BARE_CR)
@@ -315,8 +318,8 @@ commit_run(struct work *w)
 	struct commit_job *j = (struct commit_job *)w;
 	struct smtp_session *s = j->s;
 
-	j->rc = spool_commit(s->cfg->spool_dir, &s->tx->spool, j->envelope,
-	    j->envlen, j->err, sizeof(j->err));
+	j->rc = spool_commit(s->cfg->spool_dir, &s->tx->spool, s->tx->id,
+	    j->envelope, j->envlen, j->err, sizeof(j->err));
 }
 
 static void
@@ -328,8 +331,7 @@ commit_done(struct work *w)
 
 	if (j->rc == 0) {
 		/* Committed: the file is the queue's now, not the tx's. */
-		close(tx->spool.fd);
-		tx->spool.fd = -1;
+		spool_close(&tx->spool);
 		tx->spool_open = false;
 		log_info(s->id, "queue committed tx=%s path=%s", tx->id,
 		    tx->spool.path);

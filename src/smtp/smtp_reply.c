@@ -148,7 +148,9 @@ log_verdict(struct smtp_session *s, enum hook_id id, const struct hook_verdict *
 		[VERDICT_ERROR] = "error",
 	};
 
-	if (v->kind == VERDICT_ACCEPT || v->kind == VERDICT_DEFAULT)
+	/* Acceptance is in the "smtp rcpt"/"smtp message" lines already. */
+	if (v->kind == VERDICT_ACCEPT || v->kind == VERDICT_DEFAULT ||
+	    v->kind == VERDICT_DISCARD)
 		return;
 	log_info(s->id, "hook verdict hook=%s verdict=%s code=%d text=\"%s\"",
 	    hook_name(id), names[v->kind], v->code, v->text);

@@ -626,6 +626,8 @@ smtp_session_close(struct smtp_session *s, const char *reason)
 	ev_timer_stop(server.loop, &s->delay_timer);
 	if (s->busy == BUSY_HOOK && hook_impl != NULL)
 		hook_impl->cancel(s);
+	/* Unless the client is gone already, let it read our last words. */
+	s->conn.linger = !(s->flags & SESS_F_EOF);
 	conn_close(&s->conn);
 	buf_reset(&s->in);
 	iplimit_release((struct sockaddr *)&s->peer);

@@ -15,6 +15,10 @@
 #define LOG_LINE_MAX	4096
 
 static enum log_level	log_min = LOG_LVL_INFO;
+/* The formatted date of the current second, per thread. */
+static _Thread_local time_t	cached_sec = -1;
+static _Thread_local char	cached[32];
+static _Thread_local size_t	cached_len;
 static const char	*level_names[] = { "debug", "info", "warn", "error" };
 
 void
@@ -52,8 +56,15 @@ log_vemit(enum log_level lvl, uint64_t sid, const char *fmt, va_list ap,
 	int r;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	n = strftime(line, sizeof(line), "%Y-%m-%dT%H:%M:%S", &tm);
+	/* The date part changes once a second: format it then. */
+	if (ts.tv_sec != cached_sec) {
+		gmtime_r(&ts.tv_sec, &tm);
+		cached_len = strftime(cached, sizeof(cached), "%Y-%m-%dT%H:%M:%S",
+		    &tm);
+		cached_sec = ts.tv_sec;
+	}
+	memcpy(line, cached, cached_len);
+	n = cached_len;
 	r = snprintf(line + n, sizeof(line) - n, ".%03ldZ %s %016llx ",
 	    ts.tv_nsec / 1000000, level_names[lvl], (unsigned long long)sid);
 	if (r > 0)
