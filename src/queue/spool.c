@@ -11,6 +11,7 @@
 
 #include "queue/spool.h"
 #include "util/fsutil.h"
+#include "util/groupsync.h"
 #include "util/xmalloc.h"
 
 #define SPOOL_POOL_MAX	64
@@ -138,7 +139,7 @@ spool_commit(const char *dir, struct spool_file *f, const char *id,
     const char *env, size_t envlen, char *err, size_t errlen)
 {
 	char envtmp[PATH_MAX], envq[PATH_MAX], msgq[PATH_MAX], qdir[PATH_MAX];
-	int efd;
+	int efd, qfd = -1;
 
 	snprintf(qdir, sizeof(qdir), "%s/queue", dir);
 	snprintf(envtmp, sizeof(envtmp), "%s/tmp/%s.env", dir, id);
@@ -172,10 +173,15 @@ spool_commit(const char *dir, struct spool_file *f, const char *id,
 		unlink(envtmp);
 		return -1;
 	}
-	if (fsync_dir(qdir) != 0) {
+	/* Commits running at the same time share the directory's fsync. */
+	if ((qfd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    groupsync(qfd) != 0) {
 		snprintf(err, errlen, "fsync %s: %s", qdir, strerror(errno));
+		if (qfd >= 0)
+			close(qfd);
 		return -1;
 	}
+	close(qfd);
 	snprintf(f->path, sizeof(f->path), "%s", msgq);
 	return 0;
 }
