@@ -41,7 +41,7 @@ config_defaults(struct config *c)
 	c->received_header = true;
 	c->smtputf8 = true;
 	c->chunking = true;
-	c->workers = 4;
+	c->workers = 16;	/* deliveries in flight: fsyncs overlap */
 	c->max_auth_failures = 3;
 	c->auth_failure_delay = 1.0;
 }

@@ -19,7 +19,7 @@
 struct pooled {
 	int	fd;
 	char	name[48];
-	char	path[PATH_MAX];
+	char	*path;		/* owned by the pool */
 };
 
 /* Emptied files ready for the next message (loop thread only). */
@@ -49,20 +49,23 @@ spool_open(struct spool_file *f, const char *dir)
 
 		f->fd = p->fd;
 		memcpy(f->name, p->name, sizeof(f->name));
-		memcpy(f->path, p->path, sizeof(f->path));
+		f->path = p->path;
+		p->path = NULL;
 	} else {
+		char path[PATH_MAX];
+
 		snprintf(f->name, sizeof(f->name), "s%d.%lu", (int)getpid(),
 		    ++file_seq);
-		if ((size_t)snprintf(f->path, sizeof(f->path), "%s/tmp/%s", dir,
-		    f->name) >= sizeof(f->path)) {
+		if ((size_t)snprintf(path, sizeof(path), "%s/tmp/%s", dir,
+		    f->name) >= sizeof(path)) {
 			f->fd = -1;
 			errno = ENAMETOOLONG;
 			return -1;
 		}
-		f->fd = open(f->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC,
-		    0600);
+		f->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 		if (f->fd < 0)
 			return -1;
+		f->path = xstrdup(path);
 	}
 	f->wbuf = xmalloc(SPOOL_WBUF);
 	return 0;
@@ -116,13 +119,15 @@ spool_discard(struct spool_file *f)
 
 		p->fd = f->fd;
 		memcpy(p->name, f->name, sizeof(p->name));
-		memcpy(p->path, f->path, sizeof(p->path));
+		p->path = f->path;
+		f->path = NULL;
 	} else {
 		close(f->fd);
 		unlink(f->path);
 	}
 	f->fd = -1;
-	f->path[0] = '\0';
+	free(f->path);
+	f->path = NULL;
 }
 
 void
@@ -132,6 +137,8 @@ spool_close(struct spool_file *f)
 	if (f->fd >= 0)
 		close(f->fd);
 	f->fd = -1;
+	free(f->path);
+	f->path = NULL;
 }
 
 int
@@ -182,6 +189,11 @@ spool_commit(const char *dir, struct spool_file *f, const char *id,
 		return -1;
 	}
 	close(qfd);
-	snprintf(f->path, sizeof(f->path), "%s", msgq);
+	/*
+	 * The file is queue/<id> now.  XXX: this string is swapped on a worker
+	 * thread; the loop thread does not touch f while the commit runs.
+	 */
+	free(f->path);
+	f->path = xstrdup(msgq);
 	return 0;
 }

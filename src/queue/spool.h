@@ -35,7 +35,7 @@ struct spool_file {
 	uint64_t	size;		/* bytes written (buffered included) */
 	bool		reusable;	/* may go back to the pool */
 	char		name[48];	/* under tmp/ */
-	char		path[PATH_MAX];
+	char		*path;		/* owned; NULL when closed */
 	char		*wbuf;		/* SPOOL_WBUF bytes, or NULL */
 	size_t		 wlen;
 };

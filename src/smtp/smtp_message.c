@@ -82,8 +82,8 @@ message_open_spool(struct smtp_session *s)
 	struct smtp_tx *tx = s->tx;
 
 	if (spool_open(&tx->spool, s->cfg->spool_dir) != 0) {
-		log_error(s->id, "spool open-error path=%s error=\"%s\"",
-		    tx->spool.path, strerror(errno));
+		log_error(s->id, "spool open-error dir=%s/tmp error=\"%s\"",
+		    s->cfg->spool_dir, strerror(errno));
 		return -1;
 	}
 	tx->spool_open = true;
