@@ -112,7 +112,7 @@ pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 static int
-open_one(const struct listener_config *lc)
+open_one(struct listener_config *lc)
 {
 	struct sockaddr_storage ss;
 	socklen_t slen;
@@ -159,6 +159,8 @@ open_one(const struct listener_config *lc)
 		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip,
 		    sizeof(ip));
 		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		/* Logs name the port really bound, not a configured 0. */
+		snprintf(lc->name, sizeof(lc->name), "%s:%d", ip, port);
 		log_info(0, "net listening addr=%s:%d tls=%s", ip, port,
 		    lc->tls == TLS_IMPLICIT ? "implicit" :
 		    lc->tls == TLS_STARTTLS ? "starttls" : "none");
@@ -166,6 +168,7 @@ open_one(const struct listener_config *lc)
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip,
 		    sizeof(ip));
 		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+		snprintf(lc->name, sizeof(lc->name), "[%s]:%d", ip, port);
 		log_info(0, "net listening addr=[%s]:%d tls=%s", ip, port,
 		    lc->tls == TLS_IMPLICIT ? "implicit" :
 		    lc->tls == TLS_STARTTLS ? "starttls" : "none");
@@ -185,9 +188,9 @@ open_one(const struct listener_config *lc)
 }
 
 int
-listeners_open(const struct config *cfg)
+listeners_open(struct config *cfg)
 {
-	for (const struct listener_config *lc = cfg->listeners; lc != NULL;
+	for (struct listener_config *lc = cfg->listeners; lc != NULL;
 	    lc = lc->next)
 		if (open_one(lc) != 0)
 			return -1;

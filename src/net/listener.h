@@ -11,7 +11,8 @@
 #include "config.h"
 
 /* Bind every configured listener; returns 0 or -1 (error logged). */
-int	listeners_open(const struct config *);
+/* Also sets each listener's name to the address really bound. */
+int	listeners_open(struct config *);
 void	listeners_close(void);
 
 #endif
