@@ -33,17 +33,9 @@ tls = { certs = { {
   self_signed = hostname,
 } } }
 
--- A local part we are willing to turn into a directory name.
+-- The Maildir of a local recipient, or nil (see luasmtpd.util).
 local function mailbox_dir(address)
-  local localpart, domain = smtp.split_address(address)
-  if not domain then return nil end
-  localpart, domain = localpart:lower(), domain:lower()
-  if not domains[domain] then return nil end
-  -- Plain local parts only: no quoting, no path tricks.
-  if not localpart:match("^[%w][%w._+-]*$") or localpart:find("..", 1, true) then
-    return nil
-  end
-  return maildir_root .. "/" .. domain .. "/" .. localpart
+  return util.maildir_path(maildir_root, domains, address)
 end
 
 function hooks.rcpt(s, rcpt)

@@ -42,15 +42,9 @@ local maildir_root = smtp.var("maildir", "var/mail")
 local domain_list = util.split(smtp.var("domains", "localhost,example.test"), ",")
 local domains = util.set(domain_list)
 
--- The Maildir of a local recipient, or nil if it is not one of ours.
+-- The Maildir of a local recipient, or nil (see luasmtpd.util).
 local function mailbox_dir(address)
-  local localpart, domain = smtp.split_address(address)
-  if not domain or not domains[domain:lower()] then return nil end
-  localpart = localpart:lower()
-  if not localpart:match("^[%w][%w._+-]*$") or localpart:find("..", 1, true) then
-    return nil
-  end
-  return maildir_root .. "/" .. domain:lower() .. "/" .. localpart
+  return util.maildir_path(maildir_root, domains, address)
 end
 
 function hooks.auth(s, user, password, mechanism)

@@ -7,6 +7,7 @@
 
 local smtp = require "luasmtpd"
 local deliver = require "luasmtpd.deliver"
+local util = require "luasmtpd.util"
 
 listen = smtp.var("listen", "127.0.0.1:0")
 spool = smtp.var("spool", "var/spool")
@@ -23,16 +24,9 @@ limits = {
   max_errors = 100000,
 }
 
--- The Maildir of a local recipient, or nil (as examples/default.lua).
+-- The Maildir of a local recipient, or nil (see luasmtpd.util).
 local function mailbox_dir(address)
-  local localpart, domain = smtp.split_address(address)
-  if not domain then return nil end
-  localpart, domain = localpart:lower(), domain:lower()
-  if not domains[domain] then return nil end
-  if not localpart:match("^[%w][%w._+-]*$") or localpart:find("..", 1, true) then
-    return nil
-  end
-  return maildir_root .. "/" .. domain .. "/" .. localpart
+  return util.maildir_path(maildir_root, domains, address)
 end
 
 function hooks.rcpt(s, rcpt)

@@ -1077,7 +1077,7 @@ t_mailbox_nul_literal(void)
 {
 	struct smtp_path p;
 
-	CHECK_INT(mailbox(LIT("a@[10.0.0.1\0]"), &p), -1);
+	CHECK_INT(mailbox(LIT("a@[192.0.2.1\0]"), &p), -1);
 }
 
 static void
