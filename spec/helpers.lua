@@ -150,6 +150,20 @@ function Server:wait_log(pattern, timeout)
   return unpack(caps)
 end
 
+-- The IPv4 ports of the server's listeners, in the order the config lists
+-- them, once n of them are listening.
+function Server:ports(n)
+  local list
+  H.wait_for(function()
+    list = {}
+    for p in self:log():gmatch("net listening addr=127%.0%.0%.1:(%d+)") do
+      list[#list + 1] = tonumber(p)
+    end
+    return #list >= n
+  end, 10, n .. " listeners\n" .. self:log())
+  return list
+end
+
 function Server:count_log(pattern)
   local n = 0
   for _ in self:log():gmatch(pattern) do n = n + 1 end

@@ -24,24 +24,14 @@ end
 ]]):format(mx_c, mx_k, ot_c, ot_k, tls_opts or "") .. (extra or "")
 end
 
--- The ports in the order they were configured: starttls, implicit, require_tls, plain.
-local function ports(srv)
-  local list = {}
-  for p in srv:log():gmatch("net listening addr=127%.0%.0%.1:(%d+)") do
-    list[#list + 1] = tonumber(p)
-  end
-  return list
-end
-
 describe("TLS #e2e #tls", function()
   local srv, starttls_port, implicit_port, required_port, plain_port
 
   lazy_setup(function()
     local dir = H.tmpdir()
     srv = H.start_server{ dir = dir, config = tls_config(dir) }
-    H.wait_for(function() return #ports(srv) == 4 end, 5, "4 listeners")
-    -- Listeners are opened in order but logged in reverse creation order? use the log order.
-    local p = ports(srv)
+    -- In the order configured: starttls, implicit, require_tls, plain.
+    local p = srv:ports(4)
     starttls_port, implicit_port, required_port, plain_port = p[1], p[2], p[3], p[4]
   end)
   lazy_teardown(function() srv:stop() end)
@@ -198,13 +188,13 @@ function hooks.helo(s, name)
 end
 ]]
     local srv = H.start_server{ dir = dir, config = config }
-    H.wait_for(function() return #ports(srv) == 4 end, 5, "listeners")
-    local c = H.connect_tls(ports(srv)[2], { certificate = ccert, key = ckey })
+    local implicit = srv:ports(4)[2]
+    local c = H.connect_tls(implicit, { certificate = ccert, key = ckey })
     c:expect(220)
     c:cmd("EHLO client.test", 250)
     srv:wait_log("client%-cert /CN=client%.example%.test true")
     c:close()
-    local anon = H.connect_tls(ports(srv)[2])
+    local anon = H.connect_tls(implicit)
     anon:expect(220)
     anon:cmd("EHLO client.test", 250)
     srv:wait_log("client%-cert nil nil")

@@ -39,14 +39,7 @@ describe("AUTH #e2e #tls", function()
   lazy_setup(function()
     local dir = H.tmpdir()
     srv = H.start_server{ dir = dir, config = config(dir), args = { "-v" } }
-    local ports = {}
-    H.wait_for(function()
-      ports = {}
-      for p in srv:log():gmatch("net listening addr=127%.0%.0%.1:(%d+)") do
-        ports[#ports + 1] = tonumber(p)
-      end
-      return #ports == 3
-    end, 5, "3 listeners")
+    local ports = srv:ports(3)
     tls_port, trusted_port, smtps_port = ports[1], ports[2], ports[3]
   end)
   lazy_teardown(function() srv:stop() end)
@@ -252,14 +245,7 @@ describe("examples/submission.lua #e2e #tls", function()
       defines = { mx = "127.0.0.1:0", submission = "127.0.0.1:0", smtps = "127.0.0.1:0",
                   cert = dir .. "/c.pem", key = dir .. "/k.pem", maildir = maildir,
                   users = H.root .. "/examples/users.txt", listen = "unused" } }
-    local ports = {}
-    H.wait_for(function()
-      ports = {}
-      for p in srv:log():gmatch("net listening addr=127%.0%.0%.1:(%d+)") do
-        ports[#ports + 1] = tonumber(p)
-      end
-      return #ports == 3
-    end, 5, "3 listeners")
+    local ports = srv:ports(3)
     mx, sub, smtps = ports[1], ports[2], ports[3]
   end)
   lazy_teardown(function() srv:stop() end)
