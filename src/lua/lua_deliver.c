@@ -143,23 +143,21 @@ lb_deliver_rcpts(lua_State *L, int idx, const struct smtp_session *s, size_t *n)
 			list[(*n)++] = i;
 		return list;
 	}
-	/* Work out everything that may raise before allocating. */
 	if (lua_istable(L, idx) && (len = lua_objlen(L, idx)) > 0) {
-		size_t tmp[SMTP_RCPTS_MIN];
-		size_t *out = len <= SMTP_RCPTS_MIN ? tmp :
-		    lua_newuserdata(L, len * sizeof(*out));
-
 		if (len > tx->nrcpts)
 			luaL_error(L, "deliver: more recipients than the message has");
+		/* First pass: anything wrong raises before we allocate. */
 		for (size_t i = 0; i < len; i++) {
 			lua_rawgeti(L, idx, (int)i + 1);
-			out[i] = rcpt_index(L, lua_gettop(L), tx);
+			(void)rcpt_index(L, lua_gettop(L), tx);
 			lua_pop(L, 1);
 		}
 		list = xcalloc(len, sizeof(*list));
-		memcpy(list, out, len * sizeof(*list));
-		if (len > SMTP_RCPTS_MIN)
+		for (size_t i = 0; i < len; i++) {
+			lua_rawgeti(L, idx, (int)i + 1);
+			list[i] = rcpt_index(L, lua_gettop(L), tx);
 			lua_pop(L, 1);
+		}
 		*n = len;
 		return list;
 	}

@@ -511,13 +511,6 @@ on_drain(void *arg)
 		session_process(s);
 }
 
-/* Where to stop reading a line: its terminator, or NULL if incomplete. */
-static const char *
-find_line_end(const char *p, size_t n)
-{
-	return memchr(p, '\n', n);
-}
-
 void
 session_process(struct smtp_session *s)
 {
@@ -560,7 +553,7 @@ session_process(struct smtp_session *s)
 			session_quit(s, "TLS handshake on a plaintext port");
 			return;
 		}
-		if ((lf = find_line_end(p, used)) == NULL) {
+		if ((lf = memchr(p, '\n', used)) == NULL) {
 			if (used >= SMTP_READ_LINE_MAX) {
 				log_info(s->id, "smtp line-too-long bytes=%zu", used);
 				buf_reset(&s->in);
