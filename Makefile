@@ -31,12 +31,15 @@ LDLIBS     = $(PKG_LIBS) -lev -lpthread -lm
 SRCS      := $(shell find src -name '*.c' | sort)
 OBJS       = $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all run test fuzz clean deps-build deps-test FORCE bench
+.PHONY: all run test fuzz clean deps-build deps-run deps-test FORCE bench
 
 all: $(BUILD)/luasmtpd
 
 deps-build:
 	@scripts/deps.sh build
+
+deps-run:
+	@scripts/deps.sh run
 
 deps-test:
 	@scripts/deps.sh test
@@ -53,7 +56,7 @@ $(BUILD)/luasmtpd: $(OBJS)
 # ---- make run: the embedded default, everything under the work tree ----
 # RUN_ARGS adds options, e.g. make run RUN_ARGS="-D listen=127.0.0.1:2626"
 RUN_ARGS  ?=
-run: $(BUILD)/luasmtpd
+run: deps-run $(BUILD)/luasmtpd
 	@mkdir -p var/mail var/spool
 	exec $(BUILD)/luasmtpd -c examples/default.lua $(RUN_ARGS)
 

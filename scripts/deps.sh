@@ -1,7 +1,9 @@
 #!/bin/sh
 # deps.sh — make sure the Debian packages a target needs are installed.
 #
-#   scripts/deps.sh build   compiler and libraries (make, make run)
+#   scripts/deps.sh build   compiler and libraries (make)
+#   scripts/deps.sh run     + swaks with its TLS modules (make run's README
+#                           example: swaks -tls needs Net::SSLeay)
 #   scripts/deps.sh test    + busted, peers and clients the tests start
 #
 # As root, missing packages are installed with apt-get.  Otherwise the
@@ -10,14 +12,16 @@ set -eu
 
 build_pkgs="gcc make pkg-config libluajit-5.1-dev libev-dev libssl-dev \
 libspf2-dev libpcre2-dev openssl lua-rex-pcre2"
-test_pkgs="$build_pkgs luajit lua-busted lua-socket lua-sec swaks python3 \
+run_pkgs="$build_pkgs swaks libnet-ssleay-perl libio-socket-ssl-perl"
+test_pkgs="$run_pkgs luajit lua-busted lua-socket lua-sec python3 \
 postfix dovecot-core dovecot-lmtpd haproxy redis-server libclang-rt-14-dev \
 clang procps"
 
 case "${1:-build}" in
 build) want=$build_pkgs ;;
+run)   want=$run_pkgs ;;
 test)  want=$test_pkgs ;;
-*) echo "usage: $0 build|test" >&2; exit 2 ;;
+*) echo "usage: $0 build|run|test" >&2; exit 2 ;;
 esac
 
 missing=""
