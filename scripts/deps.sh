@@ -10,12 +10,47 @@
 # exact command is printed and the script fails, so nothing is skipped.
 set -eu
 
-build_pkgs="gcc make pkg-config libluajit-5.1-dev libev-dev libssl-dev \
-libspf2-dev libpcre2-dev openssl lua-rex-pcre2"
-run_pkgs="$build_pkgs swaks libnet-ssleay-perl libio-socket-ssl-perl"
-test_pkgs="$run_pkgs luajit lua-busted lua-socket lua-sec python3 \
-postfix dovecot-core dovecot-lmtpd haproxy redis-server libclang-rt-14-dev \
-clang procps"
+# One package per line: branches that add one do not conflict.
+build_pkgs="
+gcc
+make
+pkg-config
+libluajit-5.1-dev
+libev-dev
+libssl-dev
+libspf2-dev
+libpcre2-dev
+libunbound-dev
+libhiredis-dev
+liblmdb-dev
+libcurl4-openssl-dev
+libopendkim-dev
+libopendmarc-dev
+publicsuffix
+openssl
+lua-rex-pcre2
+"
+run_pkgs="$build_pkgs
+swaks
+libnet-ssleay-perl
+libio-socket-ssl-perl
+"
+test_pkgs="$run_pkgs
+luajit
+lua-busted
+lua-socket
+lua-sec
+python3
+postfix
+dovecot-core
+dovecot-lmtpd
+haproxy
+redis-server
+libclang-rt-14-dev
+clang
+procps
+binutils
+"
 
 case "${1:-build}" in
 build) want=$build_pkgs ;;

@@ -189,11 +189,11 @@ main(int argc, char **argv)
 
 	loop = ev_default_loop(EVFLAG_AUTO);
 	server_init(loop, &cfg);
-	workq_init(loop, cfg.workers);
+	workq_init_pools(loop, cfg.workers);
 	hook_impl = &lua_hook_ops;
 	if (listeners_open(&cfg) != 0) {
 		listeners_close();
-		workq_shutdown();
+		workq_shutdown_pools();
 		lua_vm_close();
 		return 1;
 	}
@@ -211,7 +211,7 @@ main(int argc, char **argv)
 	listeners_close();
 	/* Let the workers finish their current job, then free Lua's objects
 	 * (their __gc frees what C libraries allocated for them). */
-	workq_shutdown();
+	workq_shutdown_pools();
 	lua_vm_close();
 	log_info(0, "main stopped");
 	return 0;

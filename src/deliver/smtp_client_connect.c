@@ -339,7 +339,7 @@ start_tcp(struct smtp_client *cl)
 	cl->job = j;
 	cl->stage = ST_RESOLVE;
 	smtpc_arm(cl, SMTPC_TIMEOUT_CONNECT);
-	workq_submit(&j->work);
+	workq_submit(workq_resolve, &j->work);
 }
 
 void

@@ -292,7 +292,7 @@ lb_deliver_maildir(lua_State *L)
 	j->work.run = maildir_run;
 	j->work.done = maildir_done;
 	lua_co_begin_wait(ls, maildir_cancel, j);
-	workq_submit(&j->work);
+	workq_submit(workq_disk, &j->work);
 	return lua_yield(L, 0);
 }
 

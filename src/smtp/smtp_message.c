@@ -389,7 +389,7 @@ queue_commit(struct smtp_session *s)
 	j->work.done = commit_done;
 	session_ref(s);
 	session_set_busy(s, BUSY_WORK);
-	workq_submit(&j->work);
+	workq_submit(workq_disk, &j->work);
 }
 
 void
