@@ -17,15 +17,18 @@ struct server {
 	const struct config	*cfg;
 	unsigned		 connections;	/* open sessions */
 	uint64_t		 next_session;	/* random base + counter */
+	struct smtp_session	*closing;	/* to close after callbacks */
 	struct smtp_session	*dead;		/* to free after callbacks */
-	ev_check		 reaper;
+	ev_prepare		 reaper;
 };
 
 extern struct server server;
 
 void		server_init(struct ev_loop *, const struct config *);
 uint64_t	server_new_session_id(void);
-/* Queue a closed session; it is freed after the current callbacks. */
+/* Queue a session to close (smtp_session_close) or to free, after the
+ * current callbacks. */
+void		server_defer_close(struct smtp_session *);
 void		server_defer_free(struct smtp_session *);
 
 #endif

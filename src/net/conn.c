@@ -208,6 +208,15 @@ conn_want_read(struct conn *c, bool on)
 {
 	c->want_read = on;
 	update_watchers(c);
+	if (on && !c->closed && !c->handshaking && c->ops->pending(c) > 0)
+		conn_kick_read(c);
+}
+
+void
+conn_kick_read(struct conn *c)
+{
+	if (!c->closed)
+		ev_feed_event(c->loop, &c->rio, EV_READ);
 }
 
 ssize_t

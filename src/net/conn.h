@@ -85,8 +85,15 @@ extern const struct conn_ops conn_plain_ops;
 
 void	conn_init(struct conn *, struct ev_loop *, int fd, void *owner,
 	    conn_cb on_read, conn_cb on_drain);
-/* Ask for (or stop asking for) on_read callbacks. */
+/*
+ * Ask for (or stop asking for) on_read callbacks.  Turning reading on
+ * while the transport holds input it has already taken from the socket
+ * (TLS records OpenSSL decrypted) queues an on_read: the socket will not
+ * become readable for bytes that are no longer in it.
+ */
 void	conn_want_read(struct conn *, bool);
+/* Queue an on_read callback from the loop (never calls it directly). */
+void	conn_kick_read(struct conn *);
 ssize_t	conn_read(struct conn *, void *, size_t);
 /* Queue bytes; -1 if the output bound would be exceeded. */
 int	conn_send(struct conn *, const void *, size_t);

@@ -106,13 +106,13 @@ cmd_send_greeting(struct smtp_session *s, const struct hook_verdict *given)
 		reply(s, v.code ? v.code : 554, v.ecode[0] ? v.ecode : "5.7.1",
 		    "%s %s", s->cfg->hostname,
 		    v.text[0] ? v.text : "Error: connection refused");
-		s->state = SMTP_STATE_REJECTED;
+		session_enter_state(s, SMTP_STATE_REJECTED);
 		break;
 	default:
 		/* RFC 2034 §3: no enhanced code on the greeting. */
 		reply(s, 220, NULL, "%s %s", s->cfg->hostname,
 		    v.text[0] ? v.text : "ESMTP luasmtpd");
-		s->state = SMTP_STATE_INIT;
+		session_enter_state(s, SMTP_STATE_INIT);
 		break;
 	}
 	conn_want_read(&s->conn, true);
@@ -194,13 +194,13 @@ helo_done(struct smtp_session *s, const struct hook_verdict *v)
 		free(s->helo);
 		s->helo = NULL;
 		s->flags &= ~SESS_F_ESMTP;
-		s->state = SMTP_STATE_INIT;
+		session_enter_state(s, SMTP_STATE_INIT);
 		return;
 	}
 	free(s->helo);
 	s->helo = s->pending_arg;
 	s->pending_arg = NULL;
-	s->state = SMTP_STATE_HELO;
+	session_enter_state(s, SMTP_STATE_HELO);
 	if (s->flags & SESS_F_ESMTP)
 		send_ehlo(s);
 	else
@@ -271,7 +271,7 @@ cmd_mail(struct smtp_session *s, const struct smtp_cmd *cmd)
 	s->tx->opts = opts;
 	if (params.n > 0)
 		s->tx->params = xstrndup(params.raw, params.rawlen);
-	s->state = SMTP_STATE_MAIL;
+	session_enter_state(s, SMTP_STATE_MAIL);
 	session_call_hook(s, HOOK_MAIL, xstrdup(path.mailbox));
 }
 
@@ -359,7 +359,7 @@ rcpt_done(struct smtp_session *s, const struct hook_verdict *v)
 	log_info(s->id, "smtp rcpt tx=%s to=<%s> address=<%s>", tx->id,
 	    r->original, r->address);
 	tx_add_rcpt(tx, r);
-	s->state = SMTP_STATE_RCPT;
+	session_enter_state(s, SMTP_STATE_RCPT);
 }
 
 static void

@@ -37,6 +37,7 @@ enum verdict_kind reply_verdict(struct smtp_session *, const struct hook_verdict
 void	log_verdict(struct smtp_session *, enum hook_id, const struct hook_verdict *);
 
 /* smtp_session.c */
+void	session_enter_state(struct smtp_session *, enum smtp_state);
 void	session_call_hook(struct smtp_session *, enum hook_id, char *arg);
 void	session_quit(struct smtp_session *, const char *reason);
 void	session_process(struct smtp_session *);

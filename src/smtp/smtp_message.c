@@ -102,7 +102,7 @@ message_begin_data(struct smtp_session *s)
 	}
 	smtp_data_init(&tx->dec, false, s->cfg->bare_lf, s->cfg->text_line_max);
 	reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
-	s->state = SMTP_STATE_DATA;
+	session_enter_state(s, SMTP_STATE_DATA);
 	tx->data_started = ev_now(server.loop);
 	tx->data_bytes = 0;
 	session_restart_timer(s);
@@ -156,7 +156,7 @@ message_begin_chunk(struct smtp_session *s)
 	}
 	free(s->bdat_verdict);
 	s->bdat_verdict = NULL;
-	s->state = SMTP_STATE_BDAT;
+	session_enter_state(s, SMTP_STATE_BDAT);
 	session_restart_timer(s);
 	if (s->chunk_left == 0)
 		(void)message_consume(s, "", 0);
@@ -190,9 +190,9 @@ chunk_end(struct smtp_session *s)
 		reply(s, s->chunk_err_code, s->chunk_err_ecode, "%s",
 		    s->chunk_err_text);
 		s->chunk_err_code = 0;
-		s->state = tx == NULL ? (s->helo ? SMTP_STATE_HELO :
+		session_enter_state(s, tx == NULL ? (s->helo ? SMTP_STATE_HELO :
 		    SMTP_STATE_INIT) : (tx->nrcpts ? SMTP_STATE_RCPT :
-		    SMTP_STATE_MAIL);
+		    SMTP_STATE_MAIL));
 		return;
 	}
 	if (!s->chunk_last) {
@@ -201,7 +201,7 @@ chunk_end(struct smtp_session *s)
 		else
 			reply(s, 250, "2.0.0", "Ok: %llu octets received",
 			    (unsigned long long)tx->size);
-		s->state = SMTP_STATE_RCPT;
+		session_enter_state(s, SMTP_STATE_RCPT);
 		return;
 	}
 	if (tx->spool_open) {
@@ -273,7 +273,7 @@ message_end(struct smtp_session *s)
 	const unsigned e = tx->dec.errors;
 	const int nl = s->cfg->bare_lf_reject_code;
 
-	s->state = SMTP_STATE_RCPT;
+	session_enter_state(s, SMTP_STATE_RCPT);
 	session_restart_timer(s);
 	/* From here on the file is read (hooks, deliveries, the commit). */
 	if (tx->spool_open)

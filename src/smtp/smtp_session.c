@@ -21,6 +21,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "net/getline.h"
 #include "net/iplimit.h"
 #include "server.h"
 #include "tls/tls.h"
@@ -33,6 +34,7 @@
 static void	on_read(void *);
 static void	on_drain(void *);
 static void	maybe_free(struct smtp_session *);
+static void	process_input(struct smtp_session *);
 
 static void
 sockaddr_to_str(const struct sockaddr_storage *ss, char *ip, size_t iplen,
@@ -173,19 +175,26 @@ tls_done(void *arg, bool ok)
 		return;
 	}
 	session_set_busy(s, BUSY_NONE);
+	/*
+	 * The client's next command may already sit decrypted in OpenSSL,
+	 * where the socket will not signal it.  The handshake may also have
+	 * finished inside the STARTTLS handler itself, under process_input's
+	 * line view: so never read from here, have the loop call on_read.
+	 */
 	conn_want_read(&s->conn, true);
-	/* The client's next command may already sit decrypted in OpenSSL. */
-	on_read(s);
+	conn_kick_read(&s->conn);
 }
 
 void
 session_starttls(struct smtp_session *s)
 {
-	size_t junk = buf_used(&s->in);
+	size_t used = buf_used(&s->in);
+	size_t junk = used > s->line_span ? used - s->line_span : 0;
 
 	/*
 	 * SECURITY (CVE-2011-0411, Wietse Venema): plaintext that arrived
 	 * with or after STARTTLS must never be read as if it came over TLS.
+	 * (The STARTTLS line itself is still in the buffer: line_span.)
 	 */
 	if (junk > 0)
 		log_info(s->id, "smtp starttls-discarded bytes=%zu", junk);
@@ -195,7 +204,7 @@ session_starttls(struct smtp_session *s)
 	free(s->helo);
 	s->helo = NULL;
 	s->flags &= ~SESS_F_ESMTP;
-	s->state = SMTP_STATE_INIT;
+	session_enter_state(s, SMTP_STATE_INIT);
 	session_set_busy(s, BUSY_TLS);
 	s->flags |= SESS_F_STARTTLS;
 	switch (conn_flush(&s->conn)) {
@@ -271,7 +280,8 @@ session_unref(struct smtp_session *s)
 static void
 maybe_free(struct smtp_session *s)
 {
-	if (s->state == SMTP_STATE_CLOSED && s->refs == 0 && !s->queued_free) {
+	if (s->state == SMTP_STATE_CLOSED && s->close_queued &&
+	    s->conn.closed && s->refs == 0 && !s->queued_free) {
 		s->queued_free = true;
 		server_defer_free(s);
 	}
@@ -511,16 +521,43 @@ on_drain(void *arg)
 		session_process(s);
 }
 
+/* The reader found no LF within SMTP_READ_LINE_MAX octets. */
+static void
+line_too_long(struct smtp_session *s)
+{
+	log_info(s->id, "smtp line-too-long bytes=%zu", buf_used(&s->in));
+	buf_reset(&s->in);
+	reply(s, 500, "5.5.2", "Error: line too long");
+	reply(s, 421, "4.7.0", "%s Error: closing connection", s->cfg->hostname);
+	session_quit(s, "line too long");
+}
+
+/*
+ * Run the buffered input: message bytes in DATA/BDAT, otherwise command
+ * lines.  A line is handled in place (a view into s->in) and consumed
+ * after its handler returns; handlers that must drop the input (STARTTLS,
+ * a closing session) reset the buffer, and consuming an emptied buffer is
+ * harmless.  The guard makes a nested call (a handler that ends up here
+ * again) a no-op, so the view cannot be consumed under our feet.
+ */
 void
 session_process(struct smtp_session *s)
 {
-	char line[SMTP_READ_LINE_MAX + 1];
+	if (s->in_process)
+		return;
+	s->in_process = true;
+	process_input(s);
+	s->in_process = false;
+}
 
+static void
+process_input(struct smtp_session *s)
+{
 	while (s->state != SMTP_STATE_CLOSED && s->busy == BUSY_NONE &&
 	    !(s->flags & SESS_F_QUITTING) && s->state != SMTP_STATE_GREETING) {
-		const char *p, *lf;
+		struct line ln;
+		const char *p;
 		size_t used, n;
-		bool crlf;
 
 		if (conn_out_pending(&s->conn) > OUTPUT_HIGH_WATER) {
 			/* Client is not reading replies: wait for on_drain. */
@@ -553,25 +590,19 @@ session_process(struct smtp_session *s)
 			session_quit(s, "TLS handshake on a plaintext port");
 			return;
 		}
-		if ((lf = memchr(p, '\n', used)) == NULL) {
-			if (used >= SMTP_READ_LINE_MAX) {
-				log_info(s->id, "smtp line-too-long bytes=%zu", used);
-				buf_reset(&s->in);
-				reply(s, 500, "5.5.2", "Error: line too long");
-				reply(s, 421, "4.7.0", "%s Error: closing connection",
-				    s->cfg->hostname);
-				session_quit(s, "line too long");
-				return;
-			}
+		switch (getline_next(&s->in, SMTP_READ_LINE_MAX, &ln)) {
+		case GETLINE_AGAIN:
+			goto drained;
+		case GETLINE_TOO_LONG:
+			line_too_long(s);
+			return;
+		case GETLINE_OK:
 			break;
 		}
-		n = (size_t)(lf - p);
-		crlf = n > 0 && p[n - 1] == '\r';
-		/* Copy out: the handler may reset or reuse the input buffer. */
-		memcpy(line, p, crlf ? n - 1 : n);
-		line[crlf ? n - 1 : n] = '\0';
-		buf_consume(&s->in, n + 1);
-		cmd_line(s, line, crlf ? n - 1 : n, crlf);
+		s->line_span = ln.span;
+		cmd_line(s, ln.p, ln.len, ln.end == LINE_END_CRLF);
+		s->line_span = 0;
+		buf_consume(&s->in, ln.span);
 		if (s->busy == BUSY_NONE)
 			session_restart_timer(s);
 
@@ -586,6 +617,7 @@ session_process(struct smtp_session *s)
 			return;
 		}
 	}
+drained:
 	if (s->state == SMTP_STATE_CLOSED || (s->flags & SESS_F_QUITTING) ||
 	    s->state == SMTP_STATE_GREETING)
 		return;
@@ -608,17 +640,61 @@ session_process(struct smtp_session *s)
 	conn_want_read(&s->conn, conn_out_pending(&s->conn) <= OUTPUT_HIGH_WATER);
 }
 
+static const char *
+state_name(enum smtp_state st)
+{
+	static const char *names[] = {
+		[SMTP_STATE_GREETING] = "greeting", [SMTP_STATE_REJECTED] = "rejected",
+		[SMTP_STATE_INIT] = "init", [SMTP_STATE_HELO] = "helo",
+		[SMTP_STATE_MAIL] = "mail", [SMTP_STATE_RCPT] = "rcpt",
+		[SMTP_STATE_DATA] = "data", [SMTP_STATE_BDAT] = "bdat",
+		[SMTP_STATE_CLOSED] = "closed",
+	};
+
+	return (unsigned)st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
+}
+
+/*
+ * Every state change goes through here (OpenSMTPD smtp_enter_state).  A
+ * closed session stays closed: a handler that runs on after its reply
+ * closed the session (a hook's disconnect verdict, an output overflow)
+ * cannot bring it back to life and out of the reaper's reach.
+ */
+void
+session_enter_state(struct smtp_session *s, enum smtp_state st)
+{
+	if (s->state == SMTP_STATE_CLOSED || s->state == st)
+		return;
+	log_debug(s->id, "smtp state %s -> %s", state_name(s->state),
+	    state_name(st));
+	s->state = st;
+}
+
 void
 smtp_session_close(struct smtp_session *s, const char *reason)
 {
 	if (s->state == SMTP_STATE_CLOSED)
 		return;
+	log_debug(s->id, "smtp state %s -> closed", state_name(s->state));
 	s->state = SMTP_STATE_CLOSED;
+	s->close_reason = reason;
 	ev_timer_stop(server.loop, &s->timer);
 	ev_timer_stop(server.loop, &s->greet_timer);
 	ev_timer_stop(server.loop, &s->delay_timer);
+	/* No further input; unflushed output goes with the socket. */
+	conn_want_read(&s->conn, false);
 	if (s->busy == BUSY_HOOK && hook_impl != NULL)
 		hook_impl->cancel(s);
+	if (!s->close_queued) {
+		s->close_queued = true;
+		server_defer_close(s);
+	}
+}
+
+/* The reaper: release what the session holds, then the disconnect hook. */
+void
+smtp_session_finish_close(struct smtp_session *s)
+{
 	/* Unless the client is gone already, let it read our last words. */
 	s->conn.linger = !(s->flags & SESS_F_EOF);
 	conn_close(&s->conn);
@@ -626,8 +702,8 @@ smtp_session_close(struct smtp_session *s, const char *reason)
 	iplimit_release((struct sockaddr *)&s->peer);
 	server.connections--;
 	log_info(s->id, "smtp disconnect reason=\"%s\" commands=%u errors=%u "
-	    "transactions=%u bytes_in=%llu duration=%.3f", reason, s->ncmds,
-	    s->nerrors, s->ntx, (unsigned long long)s->bytes_in,
+	    "transactions=%u bytes_in=%llu duration=%.3f", s->close_reason,
+	    s->ncmds, s->nerrors, s->ntx, (unsigned long long)s->bytes_in,
 	    ev_now(server.loop) - s->started);
 	/* A worker may still hold the transaction: it is freed at its end. */
 	if (s->busy != BUSY_WORK) {

@@ -152,9 +152,13 @@ struct smtp_session {
 	char				*auth_pass;	/* during the auth hook */
 	char				*auth_authzid;
 	unsigned			 refs;		/* disconnect hook, worker */
-	bool				 queued_free;
+	bool				 in_process;	/* session_process() runs */
+	size_t				 line_span;	/* octets of the line being handled */
+	bool				 close_queued;	/* on server.closing */
+	bool				 queued_free;	/* on server.dead */
 	void				*hook_state;	/* owned by hook_impl */
 	struct smtp_session		*dead_next;
+	struct smtp_session		*close_next;
 };
 
 /* Create a session for an accepted socket (takes ownership of fd). */
@@ -167,9 +171,18 @@ struct smtp_session *smtp_session_new(int fd, const struct sockaddr_storage *,
  */
 void	smtp_session_hook_done(struct smtp_session *, const struct hook_verdict *);
 
-/* Close now: stop I/O, run the disconnect hook, queue for freeing. */
+/*
+ * Close: safe to call from anywhere, including from inside the session's
+ * own handlers and hooks (Redis' freeClientAsync).  The session enters
+ * SMTP_STATE_CLOSED at once — it reads, replies and changes state no more,
+ * its timers stop and a pending hook is abandoned — but the socket, the
+ * transaction and the disconnect hook are dealt with by the server's
+ * reaper after the current callbacks (smtp_session_finish_close), so no
+ * caller up the stack ever sees freed memory.
+ */
 void	smtp_session_close(struct smtp_session *, const char *reason);
-/* Only the server's reaper calls this. */
+/* Only the server's reaper calls these two. */
+void	smtp_session_finish_close(struct smtp_session *);
 void	smtp_session_free(struct smtp_session *);
 
 /* Record a recipient's delivery outcome (delivery code, Lua). */

@@ -86,7 +86,7 @@ tx_end(struct smtp_session *s)
 	s->tx = NULL;
 	if (s->state != SMTP_STATE_CLOSED && s->state != SMTP_STATE_REJECTED &&
 	    s->helo != NULL)
-		s->state = SMTP_STATE_HELO;
+		session_enter_state(s, SMTP_STATE_HELO);
 }
 
 void
