@@ -203,7 +203,8 @@ child_exec(const struct pipe_spec *spec, const struct child_plan *p)
 			if (fd != p->errfd)
 				(void)close(fd);
 	}
-	(void)chdir("/");
+	/* A child left in our working directory still runs: ignore failure. */
+	(void)!chdir("/");
 	(void)sigprocmask(SIG_SETMASK, &p->empty, NULL);
 	execve(spec->argv[0], spec->argv, spec->envp);
 fail:

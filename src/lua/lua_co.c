@@ -29,6 +29,12 @@
 static struct lua_sess *running;
 
 struct lua_sess *
+lua_co_running(void)
+{
+	return running;
+}
+
+struct lua_sess *
 lua_co_current(lua_State *L, const char *what)
 {
 	if (running == NULL || running->co == NULL)

@@ -70,6 +70,8 @@ struct lua_sess {
 	ev_timer		 op_timer;	/* free for the operation's use */
 };
 
+/* The session whose hook is being resumed right now, or NULL. */
+struct lua_sess	*lua_co_running(void);
 /* The session whose hook is running; raises outside a hook. */
 struct lua_sess	*lua_co_current(lua_State *L, const char *what);
 /*
