@@ -36,6 +36,7 @@ end
 describe("refusals on an implicit-TLS listener #e2e #tls", function()
   it("max_connections_per_ip: the second connection gets no plaintext, just a close", function()
     local srv = start_implicit("max_connections_per_ip = 1")
+    finally(function() srv:stop() end)
     local first = H.connect_tls(srv.port)
     first:expect(220)
     local got, err = bytes_until_close(srv.port)
@@ -46,11 +47,11 @@ describe("refusals on an implicit-TLS listener #e2e #tls", function()
     first:cmd("EHLO client.test", 250)
     first:cmd("QUIT", 221)
     first:close()
-    srv:stop()
   end)
 
   it("max_connections: the excess connection gets no plaintext, just a close", function()
     local srv = start_implicit("max_connections = 1")
+    finally(function() srv:stop() end)
     local first = H.connect_tls(srv.port)
     first:expect(220)
     local got, err = bytes_until_close(srv.port)
@@ -58,11 +59,11 @@ describe("refusals on an implicit-TLS listener #e2e #tls", function()
     assert.equals("closed", err)
     srv:wait_log("net refuse ip=127%.0%.0%.1 reason=max_connections ")
     first:close()
-    srv:stop()
   end)
 
   it("out of descriptors: the excess connections get no plaintext, just a close", function()
     local srv = start_implicit("max_connections_per_ip = 500", { ulimit_nofile = 40 })
+    finally(function() srv:stop() end)
     local conns = {}
     for i = 1, 60 do conns[i] = H.connect(srv.port) end
     -- Refused ones are closed within moments; accepted ones wait for our
@@ -90,7 +91,6 @@ describe("refusals on an implicit-TLS listener #e2e #tls", function()
     for _, c in ipairs(conns) do c:close() end
     assert.is_true(closed >= 20, closed .. " of 60 refused")
     srv:wait_log("net accept%-pause ")
-    srv:stop()
   end)
 end)
 
@@ -101,11 +101,11 @@ describe("self-signed certificate #e2e #tls", function()
       config_file = H.root .. "/examples/default.lua",
       defines = { maildir = dir .. "/mail", tls_cert = dir .. "/tls/c.pem",
                   tls_key = dir .. "/tls/k.pem", hostname = "selfsigned.test" } }
+    finally(function() srv:stop() end)
     srv:wait_log("tls self%-signed%-created name=selfsigned%.test")
     local status = H.read_file("/proc/" .. srv.pid .. "/status") or ""
     assert.equals("0022", status:match("Umask:%s*(%d+)"))
     assert.equals("600", (H.sh("stat -c %a " .. H.q(dir .. "/tls/k.pem")):gsub("%s+$", "")))
     assert.equals("644", (H.sh("stat -c %a " .. H.q(dir .. "/tls/c.pem")):gsub("%s+$", "")))
-    srv:stop()
   end)
 end)
