@@ -76,11 +76,42 @@ run: deps-run $(BUILD)/luasmtpd
 SAN        = -fsanitize=address,undefined -fno-omit-frame-pointer \
              -fno-sanitize-recover=all
 UNIT_SRCS  = src/smtp/smtp_parse.c src/smtp/smtp_data.c src/deliver/reply_parse.c
-UNITS      = test_parse test_data test_reply
+UNITS      = test_parse test_data test_reply test_iplimit
 
 $(BUILD)/test/%: spec/c/%.c $(UNIT_SRCS) spec/c/unit.h | deps-build
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Ispec/c $(CFLAGS) -O1 $(SAN) -o $@ $< $(UNIT_SRCS)
+
+# Drivers of other modules name their own sources (run by their own spec,
+# e.g. spec/unit/iplimit_spec.lua).
+IPLIMIT_SRCS = src/net/iplimit.c src/util/xmalloc.c src/util/log.c
+$(BUILD)/test/test_iplimit: spec/c/test_iplimit.c $(IPLIMIT_SRCS) spec/c/unit.h \
+    | deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ispec/c $(CFLAGS) -O1 $(SAN) -o $@ $< $(IPLIMIT_SRCS)
+
+# ---- fault injection for commit-path specs (spec/fixtures/faultinject) ----
+# faultinject.so is an LD_PRELOAD shim (usage in its file header).  It
+# defines open(), write() & co. itself, so it is built without FORTIFY and
+# without _FILE_OFFSET_BITS: both would rename or inline the very functions
+# it replaces.  The probe is built like the server, and once with ASan, to
+# prove the shim reaches what they call (spec/unit/faultinject_spec.lua).
+FI_DIR     = spec/fixtures/faultinject
+FAULTINJECT = $(BUILD)/test/faultinject.so $(BUILD)/test/faultinject-probe \
+             $(BUILD)/test/faultinject-probe-asan
+
+$(BUILD)/test/faultinject.so: $(FI_DIR)/faultinject.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -O2 -g $(WARN) -fPIC -shared -o $@ $< \
+	    -ldl -lpthread
+
+$(BUILD)/test/faultinject-probe: $(FI_DIR)/probe.c | deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) $(HARDEN_LD) -o $@ $<
+
+$(BUILD)/test/faultinject-probe-asan: $(FI_DIR)/probe.c | deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out $(FORTIFY),$(CPPFLAGS)) $(CFLAGS) -O1 $(SAN) -o $@ $<
 
 # ---- fuzzing (libFuzzer, clang): make fuzz [FUZZ_SECONDS=60] ----
 FUZZ_SECONDS ?= 60
@@ -105,6 +136,8 @@ $(BUILD)/asan/luasmtpd: FORCE | deps-build
 test: deps-test $(BUILD)/luasmtpd $(BUILD)/asan/luasmtpd \
     $(UNITS:%=$(BUILD)/test/%) $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 	@scripts/test.sh
+
+test: $(FAULTINJECT)
 
 FORCE:
 

@@ -383,4 +383,80 @@ function H.rss_kb(pid)
   return tonumber(st:match("VmRSS:%s*(%d+)"))
 end
 
+-- ---- start_server options for resource limits and fault injection ----
+--
+--   H.start_server{ ..., ulimit_nofile = 40 }   soft and hard RLIMIT_NOFILE
+--   H.start_server{ ..., umask = "022" }        the umask the server starts with
+--   H.start_server{ ..., faults_file = path }   LD_PRELOAD build/test/faultinject.so
+--                                               with LUASMTPD_FAULTS_FILE=path
+--   H.set_faults(path, "fsync /queue EIO 1\n")  arm (or "" to disarm) at run time
+--
+-- The options go into a small wrapper script in the server's dir that sets
+-- them and execs the binary, so the PID is still the server's.  Under the
+-- sanitizer pass (LUASMTPD_SANITIZED) the ASan runtime is preloaded before
+-- the shim: it insists on coming first (see faultinject.c).
+
+H.faultinject = H.root .. "/build/test/faultinject.so"
+
+-- Replace the rules atomically (write, then rename): the shim notices the
+-- new inode at its next call, and never reads a half-written file.
+function H.set_faults(path, rules)
+  H.write_file(path .. ".tmp", rules)
+  assert(os.rename(path .. ".tmp", path))
+end
+
+local start_server_plain = H.start_server
+
+function H.start_server(opts)
+  if not (opts.ulimit_nofile or opts.umask or opts.faults_file) then
+    return start_server_plain(opts)
+  end
+  local o = {}
+  for k, v in pairs(opts) do o[k] = v end
+  o.dir = o.dir or H.tmpdir()
+  local lines = { "#!/bin/bash" }
+  if o.ulimit_nofile then
+    lines[#lines + 1] = "ulimit -n " .. assert(tonumber(o.ulimit_nofile)) .. " || exit 111"
+  end
+  if o.umask then
+    assert(tostring(o.umask):match("^[0-7]+$"), "umask must be octal digits")
+    lines[#lines + 1] = "umask " .. o.umask
+  end
+  if o.faults_file then
+    local f = io.open(H.faultinject, "rb")
+    assert(f, H.faultinject .. " is missing: make build/test/faultinject.so")
+    f:close()
+    local preload = H.faultinject
+    if os.getenv("LUASMTPD_SANITIZED") then
+      local asan = H.sh("cc -print-file-name=libasan.so"):gsub("%s+$", "")
+      preload = asan .. " " .. preload
+    end
+    lines[#lines + 1] = "export LD_PRELOAD=" .. H.q(preload)
+    lines[#lines + 1] = "export LUASMTPD_FAULTS_FILE=" .. H.q(o.faults_file)
+  end
+  lines[#lines + 1] = 'exec ' .. H.q(H.binary) .. ' "$@"'
+  local wrapper = o.dir .. "/start-server.sh"
+  H.write_file(wrapper, table.concat(lines, "\n") .. "\n")
+  H.sh("chmod 0755 " .. H.q(wrapper))
+  local binary = H.binary
+  H.binary = wrapper
+  local ok, srv = pcall(start_server_plain, o)
+  H.binary = binary
+  if not ok then error(srv, 0) end
+  return srv
+end
+
+-- CPU time a process has used, in seconds (utime + stime of /proc/PID/stat).
+function H.cpu_seconds(pid)
+  local stat = H.read_file("/proc/" .. pid .. "/stat") or ""
+  local rest = stat:match("^%d+ %b() (.*)$")
+  assert(rest, "no /proc/" .. pid .. "/stat")
+  local f = {}
+  for x in rest:gmatch("%S+") do f[#f + 1] = x end
+  -- Fields 14 and 15 of the line; rest starts at field 3.
+  local ticks = tonumber(f[12]) + tonumber(f[13])
+  local hz = tonumber((H.sh("getconf CLK_TCK"))) or 100
+  return ticks / hz
+end
+
 return H

@@ -1,5 +1,13 @@
 /*
  * iplimit.c — per-address connection counts (see iplimit.h).
+ *
+ * SECURITY: the key is the unit an attacker pays for.  An IPv4 client has
+ * one address; an IPv6 client is routinely given a whole /64 (RFC 4291
+ * section 2.5.1: interface identifiers are 64 bits; RFC 6177 assigns a /48
+ * or /56 to a site), so counting per /128 would let one host open 2^64
+ * "different" clients.  IPv6 addresses are cut to IPLIMIT_V6_PREFIX bits;
+ * IPv4-mapped addresses (::ffff:a.b.c.d, RFC 4291 section 2.5.5.2) count
+ * as the IPv4 address they are.
  */
 #include <netinet/in.h>
 #include <stdint.h>
@@ -10,6 +18,14 @@
 #include "util/xmalloc.h"
 
 #define IPLIMIT_BUCKETS	4096	/* power of two */
+/*
+ * Bits of an IPv6 address that name a client: a /64 is the smallest
+ * prefix a host gets (see the header), so it is counted as one address.
+ * A multiple of 8.
+ */
+#define IPLIMIT_V6_PREFIX	64
+_Static_assert(IPLIMIT_V6_PREFIX % 8 == 0 && IPLIMIT_V6_PREFIX <= 128,
+    "IPLIMIT_V6_PREFIX is a whole number of bytes of an IPv6 address");
 
 struct ip_entry {
 	struct ip_entry	*next;
@@ -19,6 +35,11 @@ struct ip_entry {
 };
 
 static struct ip_entry *buckets[IPLIMIT_BUCKETS];
+static unsigned nentries;
+
+static const uint8_t v4_mapped[12] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
+};
 
 static int
 key_of(const struct sockaddr *sa, uint8_t *family, uint8_t addr[16])
@@ -30,8 +51,14 @@ key_of(const struct sockaddr *sa, uint8_t *family, uint8_t addr[16])
 		memcpy(addr, &in->sin_addr, 4);
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+		const uint8_t *a = in6->sin6_addr.s6_addr;
 
-		memcpy(addr, &in6->sin6_addr, 16);
+		if (memcmp(a, v4_mapped, sizeof(v4_mapped)) == 0) {
+			memcpy(addr, a + 12, 4);
+			*family = AF_INET;
+			return 0;
+		}
+		memcpy(addr, a, IPLIMIT_V6_PREFIX / 8);
 	} else {
 		return -1;
 	}
@@ -75,9 +102,10 @@ iplimit_acquire(const struct sockaddr *sa, unsigned max)
 		e->family = family;
 		memcpy(e->addr, addr, 16);
 		*pp = e;
+		nentries++;
 	}
 	if (max > 0 && e->count >= max)
-		return -1;
+		return -1;	/* e->count > 0: the entry stays in use */
 	e->count++;
 	return 0;
 }
@@ -98,6 +126,7 @@ iplimit_release(const struct sockaddr *sa)
 	if (e->count == 0) {
 		*pp = e->next;
 		free(e);
+		nentries--;
 	}
 }
 
@@ -111,4 +140,10 @@ iplimit_count(const struct sockaddr *sa)
 		return 0;
 	pp = find(family, addr);
 	return *pp != NULL ? (*pp)->count : 0;
+}
+
+unsigned
+iplimit_entries(void)
+{
+	return nentries;
 }

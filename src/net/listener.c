@@ -1,14 +1,29 @@
 /*
  * listener.c — TCP listeners (see listener.h).
  *
+ * Out of descriptors (EMFILE, ENFILE): accept(2) fails while the
+ * connection stays queued, so the listener would be readable forever.  As
+ * nginx, Redis and libuv do, we keep one reserve descriptor (/dev/null,
+ * opened when the listeners open): on EMFILE we close it, accept the
+ * waiting connections one at a time, answer "421 4.3.2" and close each,
+ * reopen the reserve, and stop accepting for ACCEPT_PAUSE seconds.  Those
+ * clients hear why instead of hanging until their own timeout.
+ *
  * SECURITY: the limits are applied before any session memory exists; a
  * refused connection costs one accept(2), one write(2) and one close(2).
+ * A refusal on an implicit-TLS listener writes nothing: plaintext before
+ * the handshake would be read by the client's TLS stack as garbage (and
+ * RFC 8314 clients expect TLS from the first byte), so we just close.
+ * Refusals for lack of descriptors are logged at most once a second per
+ * listener with a count (ACCEPT_LOG_INTERVAL): a client flood must not
+ * turn into a log flood.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,31 +39,149 @@
 
 #define LISTEN_BACKLOG		511
 #define ACCEPT_BURST		64	/* accepts per readiness event */
-#define ACCEPT_PAUSE		0.1	/* seconds, after EMFILE/ENFILE */
+#define ACCEPT_PAUSE		0.1	/* seconds without accepting after
+					   EMFILE/ENFILE/ENOBUFS/ENOMEM */
+#define ACCEPT_LOG_INTERVAL	1.0	/* seconds between accept-pause lines */
+#define REFUSE_LINE_MAX		384	/* "421 ..." + a 255-byte hostname */
 
 struct listener {
 	ev_io				 io;
-	ev_timer			 pause;
+	ev_timer			 pause;		/* resumes accepting */
+	ev_timer			 log_timer;	/* flushes a held line */
+	ev_tstamp			 last_log;	/* of accept-pause */
+	unsigned			 refused;	/* since that line */
+	int				 pause_errno;	/* for the next line */
+	bool				 log_held;	/* a line is due */
 	int				 fd;
 	const struct listener_config	*lc;
 	struct listener			*next;
 };
 
 static struct listener *listeners;
+/* One spare descriptor for all listeners: the loop is single-threaded. */
+static int reserve_fd = -1;
 
 static void
-refuse(int fd, const char *text)
+reserve_open(void)
 {
-	char line[256];
+	/*
+	 * XXX: /dev/null must be reachable here; a future chroot would have
+	 * to provide it (or dup a descriptor kept for the purpose).
+	 */
+	if (reserve_fd < 0)
+		reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+static void
+reserve_close(void)
+{
+	if (reserve_fd >= 0)
+		close(reserve_fd);
+	reserve_fd = -1;
+}
+
+/*
+ * Answer "421 <status> <hostname> <text>" and close fd; on an implicit-TLS
+ * listener close without a byte (see the header).
+ */
+static void
+refuse(const struct listener *l, int fd, const char *status, const char *text)
+{
+	char line[REFUSE_LINE_MAX];
 	int n;
 
-	n = snprintf(line, sizeof(line), "421 4.7.0 %s %s\r\n",
-	    server.cfg->hostname, text);
-	/* Best effort: a fresh socket's send buffer is empty. */
-	if (n > 0 && write(fd, line, (size_t)n) < 0) {
-		/* nothing to do: we are closing anyway */
+	if (l->lc->tls != TLS_IMPLICIT) {
+		n = snprintf(line, sizeof(line), "421 %s %s %s\r\n", status,
+		    server.cfg->hostname, text);
+		if (n > 0 && (size_t)n >= sizeof(line))
+			n = 0;
+		/* Best effort: a fresh socket's send buffer is empty. */
+		if (n > 0 && write(fd, line, (size_t)n) < 0) {
+			/* nothing to do: we are closing anyway */
+		}
 	}
 	close(fd);
+}
+
+static void
+log_pause(struct listener *l)
+{
+	log_warn(0, "net accept-pause listener=%s error=\"%s\" refused=%u "
+	    "pause=%.1f", l->lc->name, strerror(l->pause_errno), l->refused,
+	    ACCEPT_PAUSE);
+	l->refused = 0;
+	l->log_held = false;
+	l->last_log = ev_now(server.loop);
+}
+
+static void
+log_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct listener *l = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (l->log_held)
+		log_pause(l);
+}
+
+/*
+ * Stop accepting for ACCEPT_PAUSE after error err, having refused n more
+ * clients; the line goes out now or, within ACCEPT_LOG_INTERVAL of the
+ * last one, from log_timer with the sum of the counts.
+ */
+static void
+pause_accepting(struct listener *l, int err, unsigned n)
+{
+	struct ev_loop *loop = server.loop;
+	ev_tstamp now = ev_now(loop), due = l->last_log + ACCEPT_LOG_INTERVAL;
+
+	l->refused += n;
+	l->pause_errno = err;
+	l->log_held = true;
+	if (now >= due) {
+		log_pause(l);
+	} else if (!ev_is_active(&l->log_timer)) {
+		ev_timer_set(&l->log_timer, due - now, 0.);
+		ev_timer_start(loop, &l->log_timer);
+	}
+	ev_io_stop(loop, &l->io);
+	/*
+	 * A one-shot timer must be set again before each start: libev keeps
+	 * a stopped timer's remaining time, which after it fired is <= 0, so
+	 * a plain restart fires at once (the 100% CPU spin of issue 8).
+	 */
+	ev_timer_stop(loop, &l->pause);
+	ev_timer_set(&l->pause, ACCEPT_PAUSE, 0.);
+	ev_timer_start(loop, &l->pause);
+}
+
+/*
+ * Out of descriptors: spend the reserve to tell up to ACCEPT_BURST queued
+ * clients "421" and close them.  Returns how many were refused.
+ */
+static unsigned
+refuse_queued(struct listener *l)
+{
+	unsigned n = 0;
+
+	if (reserve_fd < 0)
+		return 0;	/* lost to another thread; pause_cb retries */
+	reserve_close();
+	while (n < ACCEPT_BURST) {
+		int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			break;
+		}
+		refuse(l, fd, "4.3.2",
+		    "Error: too many open files, try again later");
+		n++;
+	}
+	reserve_open();
+	return n;
 }
 
 static void
@@ -57,25 +190,24 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct listener *l = w->data;
 	const struct config *cfg = server.cfg;
 
+	(void)loop;
 	(void)revents;
 	for (int i = 0; i < ACCEPT_BURST; i++) {
 		struct sockaddr_storage peer;
 		socklen_t plen = sizeof(peer);
 		char ip[INET6_ADDRSTRLEN] = "?";
-		int fd;
+		int fd, err;
 
 		fd = accept4(l->fd, (struct sockaddr *)&peer, &plen,
 		    SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno == EINTR || errno == ECONNABORTED)
+			err = errno;
+			if (err == EINTR || err == ECONNABORTED)
 				continue;
-			if (errno == EMFILE || errno == ENFILE ||
-			    errno == ENOBUFS || errno == ENOMEM) {
-				log_warn(0, "net accept-pause listener=%s error=\"%s\"",
-				    l->lc->name, strerror(errno));
-				ev_io_stop(loop, &l->io);
-				ev_timer_start(loop, &l->pause);
-			}
+			if (err == EMFILE || err == ENFILE)
+				pause_accepting(l, err, refuse_queued(l));
+			else if (err == ENOBUFS || err == ENOMEM)
+				pause_accepting(l, err, 0);
 			return;
 		}
 		if (peer.ss_family == AF_INET)
@@ -88,14 +220,16 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		    server.connections >= cfg->max_connections) {
 			log_warn(0, "net refuse ip=%s reason=max_connections limit=%u",
 			    ip, cfg->max_connections);
-			refuse(fd, "Error: too many connections, try again later");
+			refuse(l, fd, "4.7.0",
+			    "Error: too many connections, try again later");
 			continue;
 		}
 		if (iplimit_acquire((struct sockaddr *)&peer,
 		    cfg->max_connections_per_ip) != 0) {
 			log_warn(0, "net refuse ip=%s reason=max_connections_per_ip "
 			    "limit=%u", ip, cfg->max_connections_per_ip);
-			refuse(fd, "Error: too many connections from your address");
+			refuse(l, fd, "4.7.0",
+			    "Error: too many connections from your address");
 			continue;
 		}
 		smtp_session_new(fd, &peer, plen, l->lc);
@@ -108,6 +242,7 @@ pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	struct listener *l = w->data;
 
 	(void)revents;
+	reserve_open();		/* if a refusal could not get it back */
 	ev_io_start(loop, &l->io);
 }
 
@@ -181,6 +316,8 @@ open_one(struct listener_config *lc)
 	l->io.data = l;
 	ev_timer_init(&l->pause, pause_cb, ACCEPT_PAUSE, 0.);
 	l->pause.data = l;
+	ev_timer_init(&l->log_timer, log_timer_cb, ACCEPT_LOG_INTERVAL, 0.);
+	l->log_timer.data = l;
 	ev_io_start(server.loop, &l->io);
 	l->next = listeners;
 	listeners = l;
@@ -190,6 +327,12 @@ open_one(struct listener_config *lc)
 int
 listeners_open(struct config *cfg)
 {
+	reserve_open();
+	if (reserve_fd < 0) {
+		log_error(0, "net listen-error error=\"open /dev/null: %s\" "
+		    "(the reserve descriptor for EMFILE)", strerror(errno));
+		return -1;
+	}
 	for (struct listener_config *lc = cfg->listeners; lc != NULL;
 	    lc = lc->next)
 		if (open_one(lc) != 0)
@@ -206,7 +349,9 @@ listeners_close(void)
 		listeners = l->next;
 		ev_io_stop(server.loop, &l->io);
 		ev_timer_stop(server.loop, &l->pause);
+		ev_timer_stop(server.loop, &l->log_timer);
 		close(l->fd);
 		free(l);
 	}
+	reserve_close();
 }

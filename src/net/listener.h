@@ -3,15 +3,21 @@
  *
  * Each listener accepts connections, applies the global and per-address
  * connection limits (over the limit: "421 4.7.0" and close), and hands the
- * socket to a new SMTP session.
+ * socket to a new SMTP session.  Out of descriptors, queued clients get
+ * "421 4.3.2" and are closed (a reserve descriptor makes that possible),
+ * and accepting pauses briefly.  Implicit-TLS listeners refuse by closing
+ * without a byte: no plaintext before the handshake.
  */
 #ifndef LUASMTPD_LISTENER_H
 #define LUASMTPD_LISTENER_H
 
 #include "config.h"
 
-/* Bind every configured listener; returns 0 or -1 (error logged). */
-/* Also sets each listener's name to the address really bound. */
+/*
+ * Bind every configured listener and open the reserve descriptor; returns
+ * 0 or -1 (error logged).  Also sets each listener's name to the address
+ * really bound.
+ */
 int	listeners_open(struct config *);
 void	listeners_close(void);
 

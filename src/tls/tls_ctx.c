@@ -1,8 +1,12 @@
 /*
  * tls_ctx.c — server certificates, SNI selection, reload, and the
  * self-signed certificate `make run` starts with.
+ *
+ * SECURITY: the self-signed private key is created mode 0600 by open(2);
+ * the process umask is never changed.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +41,16 @@ openssl_error(char *err, size_t errlen, const char *what)
 	ERR_clear_error();
 }
 
+/* fclose(*fp) and forget it, so the error path does not close it again. */
+static int
+close_file(FILE **fp)
+{
+	int rc = fclose(*fp);
+
+	*fp = NULL;
+	return rc;
+}
+
 /* Write a fresh self-signed EC P-256 certificate for name. */
 static int
 make_self_signed(const struct tls_cert_config *cc, char *err, size_t errlen)
@@ -47,7 +61,7 @@ make_self_signed(const struct tls_cert_config *cc, char *err, size_t errlen)
 	X509_EXTENSION *ext = NULL;
 	X509V3_CTX v3;
 	FILE *f = NULL;
-	int rc = -1;
+	int fd = -1, rc = -1;
 
 	path_dir(cc->cert, dir, sizeof(dir));
 	if (mkdir_p(dir, 0700) != 0) {
@@ -79,27 +93,37 @@ make_self_signed(const struct tls_cert_config *cc, char *err, size_t errlen)
 		openssl_error(err, errlen, "self-signed certificate");
 		goto out;
 	}
-	umask(077);
-	if ((f = fopen(cc->key, "w")) == NULL ||
-	    !PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL) ||
-	    fclose(f) != 0) {
-		f = NULL;
+	/*
+	 * The key is created 0600 by open(2) itself, and fchmod covers a key
+	 * file that was already there: changing the process umask instead
+	 * would stay in force for everything the server creates afterwards
+	 * (issue 8, finding 12).
+	 */
+	if ((fd = open(cc->key, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+	    O_NOFOLLOW, 0600)) < 0 || fchmod(fd, 0600) != 0 ||
+	    (f = fdopen(fd, "w")) == NULL) {
+		snprintf(err, errlen, "write %s: %s", cc->key, strerror(errno));
+		goto out;
+	}
+	fd = -1;	/* f owns it */
+	if (!PEM_write_PrivateKey(f, pkey, NULL, NULL, 0, NULL, NULL) ||
+	    close_file(&f) != 0) {
 		snprintf(err, errlen, "write %s: %s", cc->key, strerror(errno));
 		goto out;
 	}
 	if ((f = fopen(cc->cert, "w")) == NULL || !PEM_write_X509(f, x) ||
-	    fclose(f) != 0) {
-		f = NULL;
+	    close_file(&f) != 0) {
 		snprintf(err, errlen, "write %s: %s", cc->cert, strerror(errno));
 		goto out;
 	}
-	f = NULL;
 	log_info(0, "tls self-signed-created name=%s cert=%s", cc->self_signed,
 	    cc->cert);
 	rc = 0;
 out:
 	if (f != NULL)
 		fclose(f);
+	if (fd >= 0)
+		close(fd);
 	X509_EXTENSION_free(ext);
 	X509_free(x);
 	EVP_PKEY_free(pkey);
