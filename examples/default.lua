@@ -2,6 +2,9 @@
 --
 -- Accepts mail for a few local domains and stores each recipient's copy
 -- in var/mail/<domain>/<local-part>/ (a Maildir) under the work tree.
+-- Quoted and UTF-8 local parts get a Maildir too: util.maildir_path
+-- unquotes, lower-cases ASCII and writes unsafe bytes as %XX, so no
+-- address can name a directory outside var/mail.
 -- Everything else is refused: this is not an open relay.
 --
 -- STARTTLS is offered with tls_cert/tls_key; if those files do not exist
@@ -33,7 +36,8 @@ tls = { certs = { {
   self_signed = hostname,
 } } }
 
--- The Maildir of a local recipient, or nil (see luasmtpd.util).
+-- The Maildir of a local recipient, or nil (see luasmtpd.util).  Never
+-- paste an address into a path yourself: "x/../../y"@domain is one.
 local function mailbox_dir(address)
   return util.maildir_path(maildir_root, domains, address)
 end

@@ -4,6 +4,10 @@
  *   luasmtpd -c FILE.lua [-D name=value ...] [-v]   run the server
  *   luasmtpd -t -c FILE.lua [-D ...]                check the config, exit
  *
+ * A -D the config never reads with luasmtpd.var() is a typo: -t fails on
+ * it; a server start only warns (lua_vm.c), because the same -D set is
+ * often passed to every config (make run, test harnesses, units).
+ *
  * Logs go to stderr, one line per event (util/log.h).  SIGTERM and SIGINT
  * stop the server; mail acknowledged with 250 is already on disk then.
  */
@@ -94,6 +98,23 @@ clean_spool_tmp(const char *spool)
 		log_info(0, "spool cleaned-tmp files=%u", n);
 }
 
+/* -t: every -D must have been read while the config loaded. */
+static int
+check_defines(const char *config_path, const struct define *d, size_t n)
+{
+	int unread = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (d[i].used)
+			continue;
+		/* The value is not printed: it may be a password. */
+		fprintf(stderr, "luasmtpd: %s: -D %s is never read by the config "
+		    "(luasmtpd.var(\"%s\"))\n", config_path, d[i].name, d[i].name);
+		unread++;
+	}
+	return unread == 0 ? 0 : -1;
+}
+
 static void
 raise_fd_limit(void)
 {
@@ -176,6 +197,10 @@ main(int argc, char **argv)
 	if (verbose)
 		log_set_level(LOG_LVL_DEBUG);
 	if (check_only) {
+		if (check_defines(config_path, defines, ndefines) != 0) {
+			lua_vm_close();
+			return 1;
+		}
 		printf("luasmtpd: %s: config ok\n", config_path);
 		lua_vm_close();
 		return 0;

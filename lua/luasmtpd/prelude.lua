@@ -9,8 +9,9 @@
 --    load, loadfile, dofile and require (for modules outside lua/) mark
 --    what they load with jit.off(f, true); our own modules keep the JIT.
 -- 2. make_env: reads fall through to _G; every global assignment records
---    its line so that config errors can say file:line; `hooks` accepts only
---    known hook names, each a function.
+--    its line so that config errors can say file:line (the line of the
+--    last assignment, whose value is used); `hooks` accepts only known hook
+--    names, each a function.
 
 local lua_dir = ...
 local jit_off = jit and jit.off
@@ -64,18 +65,23 @@ return function(G)
       rawset(hooks, k, v)
     end,
   })
-  local env = setmetatable({ hooks = proxy }, {
-    __index = G,
-    __newindex = function(t, k, v)
+  -- The values live behind env, never in it, so that every assignment
+  -- reaches __newindex: a setting assigned twice is blamed on the line of
+  -- the value that is used (the last).  lua_config.c reads them through
+  -- env's metatable (__index).
+  local values = setmetatable({ hooks = proxy }, { __index = G })
+  local env = setmetatable({}, {
+    __index = values,
+    __newindex = function(_, k, v)
       if k == "hooks" and type(v) == "table" then
         for name, fn in pairs(v) do check_hook(name, fn, 2) end
       end
-      rawset(t, k, v)
+      rawset(values, k, v)
       lines[k] = debug.getinfo(2, "l").currentline
     end,
   })
   local function get_hooks()
-    local h = rawget(env, "hooks")
+    local h = rawget(values, "hooks")
     if h == proxy then return hooks end
     return h
   end

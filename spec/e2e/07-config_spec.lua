@@ -38,14 +38,17 @@ describe("luasmtpd command line #e2e", function()
 end)
 
 describe("luasmtpd -t (config check) #e2e", function()
-  for _, example in ipairs{ "default.lua", "submission.lua", "dovecot.lua", "relay.lua",
-                            "pipe.lua" } do
-    it("accepts examples/" .. example, function()
+  -- Each example with the -D names it reads for its certificates (-t
+  -- fails on a -D that is never read).
+  for _, example in ipairs{ { "default.lua", "tls_" }, { "submission.lua", "" },
+                            { "dovecot.lua" }, { "relay.lua", "tls_" }, { "pipe.lua" } } do
+    it("accepts examples/" .. example[1], function()
       -- Certificates (self-signed if missing) go to a temp dir, not var/.
       local dir = H.tmpdir()
-      local out, rc = H.sh(("cd %s && %s -t -c %s -D tls_cert=%s/c.pem -D tls_key=%s/k.pem " ..
-        "-D cert=%s/c.pem -D key=%s/k.pem"):format(H.q(H.root), H.q(H.binary),
-        H.q(H.root .. "/examples/" .. example), dir, dir, dir, dir))
+      local certs = example[2] and ("-D %scert=%s/c.pem -D %skey=%s/k.pem"):format(
+        example[2], dir, example[2], dir) or ""
+      local out, rc = H.sh(("cd %s && %s -t -c %s %s"):format(H.q(H.root), H.q(H.binary),
+        H.q(H.root .. "/examples/" .. example[1]), certs))
       assert.equals(0, rc, out)
       assert.truthy(out:find("config ok", 1, true))
     end)
@@ -122,16 +125,17 @@ describe("luasmtpd -t (config check) #e2e", function()
     assert.equals(0, rc2, out)
   end)
 
-  it("warns about a -D setting the config never reads", function()
-    local out, rc = check('listen = "127.0.0.1:1"\n', "-D", "lisen=typo")
-    assert.equals(0, rc)
-    assert.truthy(out:find("unused-define name=lisen", 1, true), out)
+  it("fails on a -D setting the config never reads", function()
+    local out, rc, path = check('listen = "127.0.0.1:1"\n', "-D", "lisen=typo")
+    assert.equals(1, rc, out)
+    assert.truthy(out:find(path .. ": -D lisen is never read by the config", 1, true), out)
+    assert.is_nil(out:find("config ok", 1, true))
   end)
 
-  it("warns about a global that is not a setting", function()
-    local out, rc = check('listen = "127.0.0.1:1"\nrecieved_header = false\n')
-    assert.equals(0, rc)
-    assert.truthy(out:find("line=2 name=recieved_header", 1, true), out)
+  it("fails on a global that is not a setting, at its line", function()
+    local out, rc, path = check('listen = "127.0.0.1:1"\nrecieved_header = false\n')
+    assert.equals(1, rc, out)
+    assert.truthy(out:find(path .. ":2: unknown setting 'recieved_header'", 1, true), out)
   end)
 end)
 

@@ -94,6 +94,31 @@ werr:
 	return -1;
 }
 
+const char *
+maildir_dir_check(const char *dir, size_t len)
+{
+	size_t start = 0;
+
+	if (len == 0)
+		return "empty path";
+	if (len > MAILDIR_DIR_MAX)
+		return "path too long";
+	for (size_t i = 0; i <= len; i++) {
+		unsigned char c = i < len ? (unsigned char)dir[i] : '/';
+
+		if (c == '\0')
+			return "path contains a NUL byte";
+		if (c < 0x20 || c == 0x7f)
+			return "path contains a control character";
+		if (c != '/')
+			continue;
+		if (i - start == 2 && dir[start] == '.' && dir[start + 1] == '.')
+			return "path has a '..' component";
+		start = i + 1;
+	}
+	return NULL;
+}
+
 int
 maildir_deliver(const char *dir, const char *spool_path, const char *prefix,
     const char *hostname, char *out, size_t outsz, char *err, size_t errlen)
@@ -103,7 +128,12 @@ maildir_deliver(const char *dir, const char *spool_path, const char *prefix,
 	long long size;
 	int in = -1, fd = -1, dfd = -1;
 	size_t plen = prefix != NULL ? strlen(prefix) : 0;
+	const char *bad;
 
+	if ((bad = maildir_dir_check(dir, strlen(dir))) != NULL) {
+		snprintf(err, errlen, "maildir: %s", bad);
+		return -1;
+	}
 	for (int i = 0; i < 3; i++) {
 		static const char *subs[] = { "tmp", "new", "cur" };
 

@@ -11,11 +11,27 @@
  * (Return-Path:, Delivered-To:) are prepended, RFC 5321 §4.4.
  *
  * Blocking: call it on a worker thread.
+ *
+ * SECURITY: dir usually holds a recipient's address; maildir_dir_check()
+ * refuses what could leave the intended tree (a ".." component) or be cut
+ * or misread (NUL, control characters).  Mapping addresses to safe names
+ * is the config's job (lua/luasmtpd/util.lua, util.maildir_path).
  */
 #ifndef LUASMTPD_MAILDIR_H
 #define LUASMTPD_MAILDIR_H
 
+#include <limits.h>
 #include <stddef.h>
+
+/* Room under dir for "/new/" + a unique name + ",S=<size>". */
+#define MAILDIR_DIR_MAX		(PATH_MAX - 512)
+
+/*
+ * Whether the len bytes at dir may name a Maildir: not empty, at most
+ * MAILDIR_DIR_MAX bytes, no NUL, no control character (0x01-0x1f, 0x7f),
+ * no ".." component.  Returns NULL if so, else a static reason.
+ */
+const char *maildir_dir_check(const char *dir, size_t len);
 
 /*
  * Deliver spool_path into the Maildir at dir, creating dir/{tmp,new,cur}

@@ -4,13 +4,23 @@
  *
  * Every error names the file and the line of the assignment it is about,
  * e.g. "examples/default.lua:12: limits.max_recipients must be at least
- * 100 (RFC 5321 4.5.3.1.8)".
+ * 100 (RFC 5321 4.5.3.1.8)".  A global that is not a setting is an error
+ * (a typo must not run silently with the default); only functions may be
+ * the config's own globals.
+ *
+ * Listen addresses are numeric (no name is resolved) and each is bound
+ * once with port 0 to prove it exists on this host; nothing is connected.
  */
+#include <arpa/inet.h>
+#include <errno.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <lauxlib.h>
 
@@ -22,7 +32,7 @@
 
 struct cfgctx {
 	lua_State	*L;
-	int		 env, lines;
+	int		 lines;
 	const char	*path;
 	const char	*key;		/* top-level setting being read */
 	char		*err;
@@ -145,7 +155,6 @@ static const struct numopt timeout_opts[] = {
 	S("hook", 0.01, timeout_hook),
 	S("hook_cpu", 0.01, hook_cpu_limit),
 	S("tls_handshake", 0.01, timeout_tls_handshake),
-	S("auth_failure_delay", 0, auth_failure_delay),
 	{ NULL, 0, 0, 0, 0 },
 };
 
@@ -189,10 +198,34 @@ read_numtable(struct cfgctx *c, const char *table, const struct numopt *opts,
 	return 0;
 }
 
+/* A numeric IPv4 or IPv6 address with port 0 into ss; -1 if not numeric. */
+static int
+listen_sockaddr(const char *addr, struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		*len = sizeof(*sin);
+		return 0;
+	}
+	memset(ss, 0, sizeof(*ss));
+	if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		*len = sizeof(*sin6);
+		return 0;
+	}
+	return -1;
+}
+
 /* "127.0.0.1:2525", "[::1]:2525" */
 static int
 parse_hostport(struct cfgctx *c, const char *s, struct listener_config *lc)
 {
+	struct sockaddr_storage ss;
+	socklen_t slen;
 	const char *colon;
 	char *end;
 	long port;
@@ -223,6 +256,35 @@ parse_hostport(struct cfgctx *c, const char *s, struct listener_config *lc)
 	if (*end != '\0' || colon[1] == '\0' || port < 0 || port > 65535)
 		return fail(c, "listen '%s': bad port", s);
 	lc->port = (int)port;
+	if (listen_sockaddr(lc->address, &ss, &slen) != 0)
+		return fail(c, "listen '%s': '%s' is not a numeric IPv4 or IPv6 "
+		    "address (names are not resolved)", s, lc->address);
+	return 0;
+}
+
+/*
+ * Bind the listener's address with port 0 and close: proves the address
+ * belongs to this host (EADDRNOTAVAIL otherwise) without taking its port
+ * or sending anything.
+ */
+static int
+check_bindable(struct cfgctx *c, const struct listener_config *lc)
+{
+	struct sockaddr_storage ss;
+	socklen_t slen;
+	int fd, e;
+
+	if (listen_sockaddr(lc->address, &ss, &slen) != 0)
+		return fail(c, "listen %s: not a numeric address", lc->name);
+	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
+	    bind(fd, (struct sockaddr *)&ss, slen) != 0) {
+		e = errno;
+		if (fd >= 0)
+			close(fd);
+		return fail(c, "listen %s: cannot bind %s on this host: %s",
+		    lc->name, lc->address, strerror(e));
+	}
+	close(fd);
 	return 0;
 }
 
@@ -271,6 +333,10 @@ read_listener_opts(struct cfgctx *c, int idx, struct listener_config *lc)
 	    opt_bool(c, idx, "require_auth", &lc->require_auth) != 0 ||
 	    opt_bool(c, idx, "lmtp", &lc->lmtp) != 0)
 		return -1;
+	/* XXX: until the session speaks LMTP, LHLO would get 500. */
+	if (lc->lmtp)
+		return fail(c, "listen %s: lmtp listeners are not implemented yet",
+		    lc->address);
 	if (lc->require_tls && lc->tls == TLS_NONE)
 		return fail(c, "listen %s: require_tls needs tls = \"starttls\" or "
 		    "\"implicit\"", lc->address);
@@ -443,6 +509,8 @@ read_setting(struct cfgctx *c, const char *k, struct config *cfg)
 		return read_numtable(c, "timeouts", timeout_opts, cfg);
 	if (strcmp(k, "greet_pause") == 0)
 		return get_secs(c, k, 0, &cfg->greet_pause);
+	if (strcmp(k, "auth_failure_delay") == 0)
+		return get_secs(c, k, 0, &cfg->auth_failure_delay);
 	if (strcmp(k, "reject_early_talkers") == 0)
 		return get_bool(c, k, &cfg->reject_early_talkers);
 	if (strcmp(k, "received_header") == 0)
@@ -489,17 +557,14 @@ read_setting(struct cfgctx *c, const char *k, struct config *cfg)
 		return read_tls(c, cfg);
 	if (strcmp(k, "hooks") == 0)
 		return 0;	/* read separately */
-	/* A global the config uses for itself: fine, but say so. */
-	if (lua_type(c->L, -1) != LUA_TFUNCTION) {
-		int line;
-
-		lua_getfield(c->L, c->lines, k);
-		line = (int)lua_tointeger(c->L, -1);
-		lua_pop(c->L, 1);
-		log_warn(0, "config unknown-setting file=%s line=%d name=%s "
-		    "(ignored; use local for your own variables)", c->path, line, k);
-	}
-	return 0;
+	/*
+	 * A function is the config's own helper.  Anything else is most
+	 * likely a misspelt setting, which must not run with the default.
+	 */
+	if (lua_type(c->L, -1) == LUA_TFUNCTION)
+		return 0;
+	return fail(c, "unknown setting '%s' (use local for the config's own "
+	    "variables)", k);
 }
 
 int
@@ -510,18 +575,26 @@ lua_config_read(lua_State *L, int env, int lines, int hooks, const char *path,
 		"connect", "helo", "mail", "rcpt", "data", "message", "reset",
 		"disconnect", "vrfy", "auth",
 	};
-	struct cfgctx c = { L, env, lines, path, NULL, err, errlen };
-	int top = lua_gettop(L);
+	struct cfgctx c = { L, lines, path, NULL, err, errlen };
+	int values;
 
+	/* prelude.lua keeps the assigned values behind env: its __index. */
+	if (!lua_getmetatable(L, env))
+		return fail(&c, "the config environment has no metatable");
+	lua_getfield(L, -1, "__index");
+	lua_remove(L, -2);
+	if (!lua_istable(L, -1))
+		return fail(&c, "the config environment has no values table");
+	values = lua_gettop(L);
 	lua_pushnil(L);
-	while (lua_next(L, env) != 0) {
-		/* key at top + 1, value at top + 2 */
+	while (lua_next(L, values) != 0) {
+		/* key at values + 1, value at values + 2 */
 		if (lua_type(L, -2) == LUA_TSTRING) {
 			c.key = lua_tostring(L, -2);
 			if (read_setting(&c, c.key, cfg) != 0)
 				return -1;
 		}
-		lua_settop(L, top + 1);
+		lua_settop(L, values + 1);
 	}
 	c.key = NULL;
 	if (cfg->listeners == NULL)
@@ -532,6 +605,8 @@ lua_config_read(lua_State *L, int env, int lines, int hooks, const char *path,
 		if (lc->tls != TLS_NONE && !cfg->tls_configured)
 			return fail(&c, "listen %s: TLS needs certificates: set tls = "
 			    "{ certs = { { cert = ..., key = ... } } }", lc->name);
+		if (check_bindable(&c, lc) != 0)
+			return -1;
 	}
 	c.key = NULL;
 	if (cfg->tls_configured &&

@@ -10,9 +10,11 @@
 #include "config.h"
 
 /*
- * Read settings from the table at env_idx (lines of each assignment at
- * lines_idx) and hook functions from the table at hooks_idx.  Returns 0,
- * or -1 with "path:line: message" in err.
+ * Read settings from the config environment at env_idx (prelude.lua: the
+ * values sit in the table that is its metatable's __index; lines_idx maps
+ * each name to the line of its last assignment) and hook functions from
+ * the table at hooks_idx.  Checks every listen address by binding it with
+ * port 0.  Returns 0, or -1 with "path:line: message" in err.
  */
 int	lua_config_read(lua_State *L, int env_idx, int lines_idx, int hooks_idx,
 	    const char *path, struct config *, char *err, size_t errlen);

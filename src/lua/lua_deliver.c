@@ -203,9 +203,11 @@ lb_deliver_record(struct smtp_session *s, const char *kind, const char *target,
 		struct smtp_rcpt *r = &tx->rcpts[o->rcpt];
 
 		smtp_rcpt_set_result(r, o->code, o->ecode, o->text);
-		log_info(s->id, "deliver %s tx=%s to=<%s> target=%s result=%s "
-		    "code=%d ecode=%s text=\"%s\"", kind, tx->id, r->address,
-		    tg, outcome_status(o->code), o->code,
+		/* A failed delivery is something an operator must see. */
+		log_sid(o->code >= 200 && o->code < 300 ? LOG_LVL_INFO :
+		    LOG_LVL_WARN, s->id, "deliver %s tx=%s to=<%s> target=%s "
+		    "result=%s code=%d ecode=%s text=\"%s\"", kind, tx->id,
+		    r->address, tg, outcome_status(o->code), o->code,
 		    o->ecode[0] ? o->ecode : "-",
 		    log_excerpt(ex, o->text, strlen(o->text), 200));
 	}
@@ -258,18 +260,25 @@ lb_deliver_report(lua_State *co, struct smtp_session *s, const char *kind,
 	return 1;
 }
 
+/*
+ * A path made from a recipient address ("var/mail/" .. r.address) could
+ * name any directory; one with "..", a NUL or a control character is a
+ * mistake in the config (util.maildir_path maps addresses safely), so it
+ * raises instead of returning nil, err.
+ */
 static int
 lb_deliver_maildir(lua_State *L)
 {
-	const char *dir = luaL_checkstring(L, 1);
+	size_t dirlen;
+	const char *dir = luaL_checklstring(L, 1, &dirlen), *bad;
 	struct lua_sess *ls = lb_deliver_context(L, "deliver.maildir");
 	struct smtp_tx *tx = ls->s->tx;
 	struct maildir_job *j;
 	char prefix[2 * SMTP_PATH_MAX + 64];
 	size_t *rcpts, nrcpts;
 
-	if (dir[0] == '\0')
-		return luaL_argerror(L, 1, "empty path");
+	if ((bad = maildir_dir_check(dir, dirlen)) != NULL)
+		return luaL_argerror(L, 1, bad);
 	/* May raise: collect before anything else is allocated. */
 	rcpts = lb_deliver_rcpts(L, 2, ls->s, &nrcpts);
 	j = xcalloc(1, sizeof(*j));

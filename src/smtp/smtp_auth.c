@@ -10,6 +10,8 @@
  * hook has answered; AUTH lines are logged as "AUTH <mechanism>" only.
  * Every failure delays its 535 by auth_failure_delay times the number of
  * failures so far, and max_auth_failures failures end the session.
+ * User names and authzids are bounded by AUTH_FIELD_MAX, passwords only by
+ * the AUTH line (SMTP_AUTH_LINE_MAX, base64-decoded).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,18 +25,31 @@
 #include "util/log.h"
 #include "util/xmalloc.h"
 
-#define AUTH_FIELD_MAX	255	/* RFC 4616: authcid, authzid, passwd */
+/* RFC 4616 §2: authcid and authzid (servers must take at least 255). */
+#define AUTH_FIELD_MAX	255
+/*
+ * A decoded response: whatever fits an AUTH line (RFC 4954 §4) once
+ * base64-decoded.  Passwords are bounded only by this (passphrases are
+ * long; RFC 4616's 255 octets is a minimum, not a maximum).
+ */
+#define AUTH_DECODED_MAX	(SMTP_AUTH_LINE_MAX / 4 * 3)
 
 enum { MECH_NONE, MECH_PLAIN, MECH_LOGIN };
 enum { STEP_NONE, STEP_PLAIN, STEP_LOGIN_USER, STEP_LOGIN_PASS };
 
-/* RFC 4954 §4: base64 decode; -1 if malformed.  out holds len*3/4+1. */
+/*
+ * RFC 4954 §4: base64 decode into out (outsz bytes, room for a NUL after
+ * the decoded bytes); -1 if malformed or too long for out.
+ */
 static int
-b64_decode(const char *in, size_t len, unsigned char *out, size_t *outlen)
+b64_decode(const char *in, size_t len, unsigned char *out, size_t outsz,
+    size_t *outlen)
 {
 	EVP_ENCODE_CTX *ctx;
 	int n = 0, fin = 0, r;
 
+	if (len / 4 * 3 >= outsz)	/* the decoded bytes and a NUL */
+		return -1;
 	/* EVP_Decode* skips whitespace and '-'; SMTP base64 has neither. */
 	for (size_t i = 0; i < len; i++) {
 		char ch = in[i];
@@ -99,11 +114,12 @@ auth_check(struct smtp_session *s)
 static void
 plain_response(struct smtp_session *s, const char *b64, size_t len)
 {
-	unsigned char buf[SMTP_AUTH_LINE_MAX];
+	unsigned char buf[AUTH_DECODED_MAX + 1];
 	const char *authzid, *authcid, *passwd;
 	size_t n, a, b;
 
-	if (b64_decode(b64, len, buf, &n) != 0) {
+	if (b64_decode(b64, len, buf, sizeof(buf), &n) != 0) {
+		explicit_bzero(buf, sizeof(buf));
 		malformed(s);
 		return;
 	}
@@ -124,7 +140,6 @@ plain_response(struct smtp_session *s, const char *b64, size_t len)
 	}
 	passwd = authcid + b + 1;
 	if (b == 0 || b > AUTH_FIELD_MAX || a > AUTH_FIELD_MAX ||
-	    strlen(passwd) > AUTH_FIELD_MAX ||
 	    strlen(passwd) != n - a - b - 2) {
 		explicit_bzero(buf, n);
 		malformed(s);
@@ -137,17 +152,18 @@ plain_response(struct smtp_session *s, const char *b64, size_t len)
 	auth_check(s);
 }
 
-/* One base64 field of LOGIN (user or password). */
+/* One base64 field of LOGIN: the user (max bytes) or the password. */
 static char *
-login_field(struct smtp_session *s, const char *b64, size_t len)
+login_field(struct smtp_session *s, const char *b64, size_t len, size_t max)
 {
-	unsigned char buf[SMTP_AUTH_LINE_MAX];
+	unsigned char buf[AUTH_DECODED_MAX + 1];
 	size_t n;
 	char *v;
 
-	if (b64_decode(b64, len, buf, &n) != 0 || n > AUTH_FIELD_MAX ||
+	if (b64_decode(b64, len, buf, sizeof(buf), &n) != 0 || n > max ||
 	    memchr(buf, '\0', n) != NULL) {
-		explicit_bzero(buf, sizeof(buf) < n ? sizeof(buf) : n);
+		/* A failed decode may have written part of a password. */
+		explicit_bzero(buf, sizeof(buf));
 		malformed(s);
 		return NULL;
 	}
@@ -159,7 +175,8 @@ login_field(struct smtp_session *s, const char *b64, size_t len)
 static void
 login_user(struct smtp_session *s, const char *b64, size_t len)
 {
-	if ((s->auth_try_user = login_field(s, b64, len)) == NULL)
+	if ((s->auth_try_user = login_field(s, b64, len, AUTH_FIELD_MAX)) ==
+	    NULL)
 		return;
 	s->auth_step = STEP_LOGIN_PASS;
 	reply(s, 334, NULL, "UGFzc3dvcmQ6");	/* "Password:" */
@@ -182,7 +199,8 @@ auth_line(struct smtp_session *s, const char *line, size_t len)
 		login_user(s, line, len);
 		break;
 	case STEP_LOGIN_PASS:
-		if ((s->auth_pass = login_field(s, line, len)) != NULL)
+		if ((s->auth_pass = login_field(s, line, len,
+		    AUTH_DECODED_MAX)) != NULL)
 			auth_check(s);
 		break;
 	}
