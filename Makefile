@@ -82,6 +82,19 @@ $(BUILD)/test/%: spec/c/%.c $(UNIT_SRCS) spec/c/unit.h | deps-build
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Ispec/c $(CFLAGS) -O1 $(SAN) -o $@ $< $(UNIT_SRCS)
 
+# The HTTP client driver: src/http/ with libev and libcurl, under ASan+UBSan
+# (LeakSanitizer included); spec/unit/http_spec.lua runs it against nginx.
+HTTP_SRCS  = src/http/http.c src/http/http_easy.c src/util/log.c \
+             src/util/xmalloc.c
+HTTP_HDRS  = src/http/http.h src/http/http_internal.h spec/c/unit.h \
+             spec/c/http_driver.h
+
+$(BUILD)/test/test_http: spec/c/test_http.c $(HTTP_SRCS) $(HTTP_HDRS) \
+    | deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ispec/c $(CFLAGS) -O1 $(SAN) -o $@ $< $(HTTP_SRCS) \
+	    $$(pkg-config --libs libcurl) -lev -lm
+
 # ---- fuzzing (libFuzzer, clang): make fuzz [FUZZ_SECONDS=60] ----
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = $(patsubst spec/fuzz/%.c,%,$(wildcard spec/fuzz/*.c))
@@ -103,7 +116,8 @@ $(BUILD)/asan/luasmtpd: FORCE | deps-build
 	    -fno-sanitize-recover=undefined" $(BUILD)/asan/luasmtpd
 
 test: deps-test $(BUILD)/luasmtpd $(BUILD)/asan/luasmtpd \
-    $(UNITS:%=$(BUILD)/test/%) $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+    $(UNITS:%=$(BUILD)/test/%) $(BUILD)/test/test_http \
+    $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 	@scripts/test.sh
 
 FORCE:

@@ -203,7 +203,7 @@ child_exec(const struct pipe_spec *spec, const struct child_plan *p)
 			if (fd != p->errfd)
 				(void)close(fd);
 	}
-	(void)chdir("/");
+	(void)!chdir("/");	/* best effort; "/" always exists */
 	(void)sigprocmask(SIG_SETMASK, &p->empty, NULL);
 	execve(spec->argv[0], spec->argv, spec->envp);
 fail:
