@@ -1,7 +1,11 @@
 /*
- * http_driver.h — what spec/c/test_http.c's cases share: a callback that
- * records a response (struct got), a bounded loop runner, URL and socket
- * helpers, and checks on a recorded response.
+ * http_driver.h — what the HTTP client drivers (spec/c/test_http.c against
+ * nginx, spec/c/test_http_wire.c against canned bytes) share: a callback
+ * that records a response (struct got), a bounded loop runner, URL and
+ * socket helpers, checks on a recorded response, and a raw server on the
+ * loop that answers with canned bytes (what nginx will not send: folded or
+ * too many headers, trailers, broken answers).  Helpers are static inline:
+ * each driver uses some.
  *
  * Callbacks only record; checks run after the loop returned, because a
  * failed check longjmps (unit.h) and must not leave a libev or libcurl
@@ -11,6 +15,8 @@
 #define LUASMTPD_HTTP_DRIVER_H
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -48,12 +54,14 @@ struct got {
 	void			*then_arg;
 };
 
+#define DRIVER_SHARED	__attribute__((unused))	/* not every driver uses all */
+
 static struct ev_loop	*loop;
-static int		 http_port, https_port;
-static const char	*ca_file, *token;
+static int		 http_port DRIVER_SHARED, https_port DRIVER_SHARED;
+static const char	*ca_file DRIVER_SHARED, *token DRIVER_SHARED;
 static int		 done_count, done_target, order_seq;
 
-static void
+static inline void
 on_done(void *arg, const struct http_response *r)
 {
 	struct got *g = arg;
@@ -85,14 +93,14 @@ on_done(void *arg, const struct http_response *r)
 		ev_break(loop, EVBREAK_ONE);
 }
 
-static void
+static inline void
 guard_cb(struct ev_loop *l, ev_timer *w, int revents)
 {
 	ev_break(l, EVBREAK_ONE);
 }
 
 /* Run the loop until n callbacks ran or seconds passed; n = 0: seconds. */
-static bool
+static inline bool
 run(int n, double seconds)
 {
 	ev_timer guard;
@@ -107,7 +115,7 @@ run(int n, double seconds)
 	return n == 0 || done_count >= n;
 }
 
-static const char *
+static inline const char *
 header(const struct got *g, const char *name)
 {
 	for (size_t i = 0; i < g->nheaders && i < GOT_HDRS_MAX; i++)
@@ -116,7 +124,7 @@ header(const struct got *g, const char *name)
 	return NULL;
 }
 
-static char *
+static inline char *
 url(const char *scheme, int port, const char *path)
 {
 	char *s = unit_alloc(256);
@@ -128,7 +136,7 @@ url(const char *scheme, int port, const char *path)
 #define HTTP(path)	url("http", http_port, (path))
 #define HTTPS(path)	url("https", https_port, (path))
 
-static struct http_client *
+static inline struct http_client *
 client(const struct http_config *cfg)
 {
 	char err[256] = "";
@@ -139,7 +147,7 @@ client(const struct http_config *cfg)
 	return c;
 }
 
-static struct got *
+static inline struct got *
 got_new(void)
 {
 	struct got *g = unit_alloc(sizeof(*g));
@@ -149,7 +157,7 @@ got_new(void)
 }
 
 /* Start a request recorded in a new got. */
-static struct got *
+static inline struct got *
 start(struct http_client *c, const struct http_request_opts *o)
 {
 	struct got *g = got_new();
@@ -160,7 +168,7 @@ start(struct http_client *c, const struct http_request_opts *o)
 	return g;
 }
 
-static struct got *
+static inline struct got *
 get(struct http_client *c, const char *u)
 {
 	struct http_request_opts o = { .method = HTTP_GET, .url = u };
@@ -183,7 +191,7 @@ get(struct http_client *c, const char *u)
 } while (0)
 
 /* A socket on 127.0.0.1 that listens (backlog) or is only bound (-1). */
-static int
+static inline int
 local_socket(int backlog, int *port)
 {
 	struct sockaddr_in sin = { .sin_family = AF_INET };
@@ -198,6 +206,115 @@ local_socket(int backlog, int *port)
 	CHECK(getsockname(fd, (struct sockaddr *)&sin, &len) == 0);
 	*port = ntohs(sin.sin_port);
 	return fd;
+}
+
+/* ---- a raw server on the loop: canned bytes for one request ------------ */
+
+#define RAW_REQ_MAX	8192
+#define RAW_CONNS_MAX	8
+
+struct raw_conn {
+	ev_io			 w;
+	struct raw_server	*srv;
+	size_t			 len;
+	char			 buf[RAW_REQ_MAX];
+};
+
+/*
+ * Answers each connection with response[0..response_len) after the
+ * request head (or closes without a word when response is NULL).
+ */
+struct raw_server {
+	int			 fd;
+	int			 port;
+	ev_io			 accept_w;
+	const char		*response;
+	size_t			 response_len;
+	struct raw_conn		*conns[RAW_CONNS_MAX];
+};
+
+static inline void
+raw_close(struct raw_conn *rc)
+{
+	for (size_t i = 0; i < RAW_CONNS_MAX; i++)
+		if (rc->srv->conns[i] == rc)
+			rc->srv->conns[i] = NULL;
+	ev_io_stop(loop, &rc->w);
+	close(rc->w.fd);
+	free(rc);
+}
+
+static inline void
+raw_read_cb(struct ev_loop *l, ev_io *w, int revents)
+{
+	struct raw_conn *rc = w->data;
+	ssize_t n = read(w->fd, rc->buf + rc->len, sizeof(rc->buf) - rc->len);
+
+	if (n < 0 && errno == EAGAIN)
+		return;
+	if (n > 0) {
+		rc->len += (size_t)n;
+		if (memmem(rc->buf, rc->len, "\r\n\r\n", 4) == NULL &&
+		    rc->len < sizeof(rc->buf))
+			return;
+		/* Small answers: the socket buffer takes them at once. */
+		if (rc->srv->response != NULL)
+			(void)!write(w->fd, rc->srv->response,
+			    rc->srv->response_len);
+	}
+	raw_close(rc);
+}
+
+static inline void
+raw_accept_cb(struct ev_loop *l, ev_io *w, int revents)
+{
+	struct raw_server *srv = w->data;
+	int fd = accept4(srv->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	size_t i;
+
+	if (fd < 0)
+		return;
+	for (i = 0; i < RAW_CONNS_MAX && srv->conns[i] != NULL; i++)
+		;
+	if (i == RAW_CONNS_MAX) {
+		close(fd);
+		return;
+	}
+	srv->conns[i] = calloc(1, sizeof(struct raw_conn));
+	if (srv->conns[i] == NULL) {
+		close(fd);
+		return;
+	}
+	srv->conns[i]->srv = srv;
+	ev_io_init(&srv->conns[i]->w, raw_read_cb, fd, EV_READ);
+	srv->conns[i]->w.data = srv->conns[i];
+	ev_io_start(loop, &srv->conns[i]->w);
+}
+
+static inline struct raw_server *
+raw_start(const char *response, size_t len)
+{
+	struct raw_server *srv = unit_alloc(sizeof(*srv));
+
+	memset(srv, 0, sizeof(*srv));
+	srv->fd = local_socket(8, &srv->port);
+	CHECK(fcntl(srv->fd, F_SETFL, O_NONBLOCK) == 0);
+	srv->response = response;
+	srv->response_len = len;
+	ev_io_init(&srv->accept_w, raw_accept_cb, srv->fd, EV_READ);
+	srv->accept_w.data = srv;
+	ev_io_start(loop, &srv->accept_w);
+	return srv;
+}
+
+static inline void
+raw_stop(struct raw_server *srv)
+{
+	for (size_t i = 0; i < RAW_CONNS_MAX; i++)
+		if (srv->conns[i] != NULL)
+			raw_close(srv->conns[i]);
+	ev_io_stop(loop, &srv->accept_w);
+	close(srv->fd);
 }
 
 #endif

@@ -32,7 +32,8 @@
 --   <$connection> <$connection_requests> <$request_uri> <$status>
 --
 -- Methods: :log() (error log), :access_log(), :alive(), :stop() (SIGTERM by
--- PID, SIGKILL 5 s later if needed; harmless twice).  The peer is also put
+-- PID, SIGKILL 5 s later if needed, then the temp dir is removed: read the
+-- logs first; harmless twice).  The peer is also put
 -- on require("spec.support.peers").started, so peers.stop_all() stops it.
 
 local socket = require "socket"
@@ -117,19 +118,25 @@ end
 local Nginx = {}
 Nginx.__index = Nginx
 
-function Nginx:log() return H.read_file(self.dir .. "/error.log") or "" end
-function Nginx:access_log() return H.read_file(self.dir .. "/access.log") or "" end
+function Nginx:log() return self.dir and H.read_file(self.dir .. "/error.log") or "" end
+function Nginx:access_log() return self.dir and H.read_file(self.dir .. "/access.log") or "" end
 function Nginx:alive() return self.pid ~= nil and H.alive(self.pid) end
 
+-- Stops nginx and removes its temp dir (read the logs before).
 function Nginx:stop()
   if self.pid then H.stop_pid(self.pid) end
   self.pid = nil
+  if self.dir then
+    H.sh("rm -rf " .. H.q(self.dir))
+    self.dir = nil
+  end
 end
 
 function Nginx:fail(what)
-  local log = self:log() .. (H.read_file(self.dir .. "/nginx.out") or "")
+  local dir = self.dir
+  local log = self:log() .. (H.read_file(dir .. "/nginx.out") or "")
   self:stop()
-  error(("nginx: %s\n--- log (%s):\n%s"):format(what, self.dir, log), 0)
+  error(("nginx: %s\n--- log (%s, removed):\n%s"):format(what, dir, log), 0)
 end
 
 function M.nginx(opts)
@@ -158,7 +165,8 @@ function M.nginx(opts)
       while true do
         if not p:alive() then
           if p:log():find("in use", 1, true) and attempt < PORT_TRIES then
-            p:stop()
+            H.stop_pid(p.pid) -- keeps the dir for the next try
+            p.pid = nil
             break -- another port pair
           end
           p:fail("exited before accepting connections")

@@ -6,7 +6,9 @@
 -- <detail>" lines, one `it` each (as spec/unit/c_units_spec.lua).  The
 -- driver runs once, when this file loads; nginx is stopped right after, by
 -- PID.  nginx's access log then shows whether the two sequential requests
--- of the reuse case went over one connection.
+-- of the reuse case went over one connection.  build/test/test_http_wire
+-- needs no server of ours: it answers itself, with canned bytes, on
+-- 127.0.0.1.
 --
 -- A missing driver or nginx is a failure, never a skip.
 
@@ -14,6 +16,7 @@ local H = require "spec.helpers"
 local http_peer = require "spec.support.http_peer"
 
 local DRIVER = H.root .. "/build/test/test_http"
+local WIRE_DRIVER = H.root .. "/build/test/test_http_wire"
 local SANITIZER_MARKS = {
   "runtime error:",
   "ERROR: AddressSanitizer",
@@ -25,58 +28,75 @@ local function tail(s, n)
   return "..." .. s:sub(-n)
 end
 
--- Runs the driver against a fresh nginx; returns a result table.
-local function run_driver()
-  local r = { cases = {} }
-  local f = io.open(DRIVER, "rb")
-  if not f then
-    r.missing = DRIVER .. " is missing: build it with `make build/test/test_http`"
-    return r
-  end
-  f:close()
-  local ok, web = pcall(http_peer.nginx, { timeout = 10 })
-  if not ok then
-    r.missing = "nginx did not start: " .. tostring(web)
-    return r
-  end
-  r.token = ("t%d%d"):format(os.time(), math.random(1, 1e9))
-  local env = ("HTTP_PORT=%d HTTPS_PORT=%d HTTP_CA=%s HTTP_TOKEN=%s"):format(
-    web.port, web.tls_port, H.q(web.ca_file), r.token)
-  -- The loops inside are bounded; `timeout` bounds the whole run too.
-  local output, status = H.sh("cd " .. H.q(H.root) .. " && " .. env ..
-    " timeout 120 " .. H.q(DRIVER))
-  r.status = status
-  r.access_log = web:access_log()
-  web:stop()
-  local lines = {}
+-- "ok <name>" / "not ok <name>: <detail>" lines -> cases; output text.
+local function parse(output)
+  local cases, lines = {}, {}
   for line in (output .. "\n"):gmatch("(.-)\n") do
     lines[#lines + 1] = line
     local name = line:match("^ok (.+)$")
     if name then
-      r.cases[#r.cases + 1] = { name = name, ok = true }
+      cases[#cases + 1] = { name = name, ok = true }
     else
       local bad, detail = line:match("^not ok ([^:]+): (.*)$")
       bad = bad or line:match("^not ok (.+)$")
       if bad then
-        r.cases[#r.cases + 1] = { name = bad, ok = false, detail = detail or "(no detail)" }
+        cases[#cases + 1] = { name = bad, ok = false, detail = detail or "(no detail)" }
       end
     end
   end
-  r.output = table.concat(lines, "\n")
+  return cases, table.concat(lines, "\n")
+end
+
+local function missing(driver)
+  local f = io.open(driver, "rb")
+  if not f then
+    return driver .. " is missing: build it with `make " .. driver:match("build/test/.*$") .. "`"
+  end
+  f:close()
+end
+
+-- Runs a driver with env (a string of NAME=value words); a result table.
+local function run(driver, env)
+  local r = {}
+  -- The loops inside are bounded; `timeout` bounds the whole run too.
+  local output, status = H.sh("cd " .. H.q(H.root) .. " && " .. (env or "") ..
+    " timeout 120 " .. H.q(driver))
+  r.status = status
+  r.cases, r.output = parse(output)
   return r
 end
 
-local r = run_driver()
+-- test_http against a fresh nginx, stopped right after.
+local function run_http()
+  local why = missing(DRIVER)
+  if why then return { missing = why } end
+  local ok, web = pcall(http_peer.nginx, { timeout = 10 })
+  if not ok then return { missing = "nginx did not start: " .. tostring(web) } end
+  local token = ("t%d%d"):format(os.time(), math.random(1, 1e9))
+  local r = run(DRIVER, ("HTTP_PORT=%d HTTPS_PORT=%d HTTP_CA=%s HTTP_TOKEN=%s"):format(
+    web.port, web.tls_port, H.q(web.ca_file), token))
+  r.token = token
+  r.access_log = web:access_log()
+  web:stop()
+  return r
+end
 
-describe("HTTP client #http against nginx", function()
+local function run_wire()
+  local why = missing(WIRE_DRIVER)
+  if why then return { missing = why } end
+  return run(WIRE_DRIVER)
+end
+
+-- The its every driver gets: it ran, exited 0, no sanitizer report, cases.
+local function driver_its(name, r)
   if r.missing then
     it("has its driver and its server", function() error(r.missing, 0) end)
-    return
+    return false
   end
 
   it("exits 0 after its cases", function()
-    assert(#r.cases > 0, "test_http printed no case line; output:\n" .. tail(r.output, 2000))
-    assert(r.status == 0, "test_http exited with status " .. tostring(r.status) ..
+    assert(#r.cases > 0, name .. " printed no case line; output:\n" .. tail(r.output, 2000))
+    assert(r.status == 0, name .. " exited with status " .. tostring(r.status) ..
       "; output:\n" .. tail(r.output, 3000))
   end)
 
@@ -84,7 +104,7 @@ describe("HTTP client #http against nginx", function()
     for _, mark in ipairs(SANITIZER_MARKS) do
       local at = r.output:find(mark, 1, true)
       if at then
-        error("test_http output has a sanitizer report:\n" ..
+        error(name .. " output has a sanitizer report:\n" ..
           r.output:sub(math.max(1, at - 200), at + 2500), 0)
       end
     end
@@ -93,6 +113,14 @@ describe("HTTP client #http against nginx", function()
   for _, case in ipairs(r.cases) do
     it(case.name, function() assert(case.ok, case.detail) end)
   end
+  return true
+end
+
+local r = run_http()
+local wire = run_wire()
+
+describe("HTTP client #http against nginx", function()
+  if not driver_its("test_http", r) then return end
 
   it("sent the two reuse requests over one nginx connection", function()
     local seen = {}
@@ -103,4 +131,8 @@ describe("HTTP client #http against nginx", function()
     assert.are.equal(seen[1].conn, seen[2].conn)
     assert.are.equal(seen[1].nreq + 1, seen[2].nreq)
   end)
+end)
+
+describe("HTTP client #http reading canned answers", function()
+  driver_its("test_http_wire", wire)
 end)

@@ -417,6 +417,10 @@ http_new(struct ev_loop *loop, const struct http_config *cfg, char *err,
 	TAILQ_INIT(&c->refused);
 	TAILQ_INIT(&c->dead);
 	LIST_INIT(&c->socks);
+	ev_timer_init(&c->timer, timeout_cb, 0., 0.);
+	c->timer.data = c;
+	ev_timer_init(&c->defer, defer_cb, 0., 0.);
+	c->defer.data = c;
 	c->max_requests = cfg->max_requests != 0 ? cfg->max_requests :
 	    HTTP_MAX_REQUESTS_DEFAULT;
 	c->defaults.timeout = cfg->timeout != 0 ? cfg->timeout :
@@ -435,11 +439,6 @@ http_new(struct ev_loop *loop, const struct http_config *cfg, char *err,
 		client_destroy(c);
 		return NULL;
 	}
-	ev_timer_init(&c->timer, timeout_cb, 0., 0.);
-	c->timer.data = c;
-	ev_timer_init(&c->defer, defer_cb, 0., 0.);
-	c->defer.data = c;
-
 	total = cfg->max_connections != 0 ? (long)cfg->max_connections :
 	    HTTP_MAX_CONNECTIONS_DEFAULT;
 	host = cfg->max_host_connections != 0 ?

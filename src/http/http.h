@@ -59,15 +59,15 @@
  *	tokens and values must hold no control character but HTAB, so a
  *	caller cannot inject a header or a second request; Content-Length
  *	and Transfer-Encoding are refused (libcurl frames the body, so a
- *	pooled connection cannot be desynchronised).  No proxy from the environment
- *	(http_proxy and friends are ignored; a proxy is used only when the
- *	config names one), no .netrc, no cookies, no content decoding (the
- *	body limit applies to the bytes as sent).  libcurl's name resolution
- *	must be asynchronous (the threaded resolver of Debian's libcurl):
- *	http_new() refuses a libcurl without CURL_VERSION_ASYNCHDNS, and
- *	CURLOPT_QUICK_EXIT keeps a cancel during a slow lookup from waiting
- *	for the resolver thread.  CURLOPT_NOSIGNAL: libcurl never touches
- *	signals.
+ *	pooled connection cannot be desynchronised).  No proxy from the
+ *	environment (http_proxy and friends are ignored; a proxy is used
+ *	only when the config names one), no .netrc, no cookies, no content
+ *	decoding (the body limit applies to the bytes as sent).  libcurl's
+ *	name resolution must be asynchronous (the threaded resolver of
+ *	Debian's libcurl): http_new() refuses a libcurl without
+ *	CURL_VERSION_ASYNCHDNS, and CURLOPT_QUICK_EXIT keeps a cancel
+ *	during a slow lookup from waiting for the resolver thread.
+ *	CURLOPT_NOSIGNAL: libcurl never touches signals.
  */
 #ifndef LUASMTPD_HTTP_H
 #define LUASMTPD_HTTP_H
@@ -83,7 +83,7 @@
 /* Requests in flight per client (queued ones included). */
 #define HTTP_MAX_REQUESTS_DEFAULT	1024
 #define HTTP_MAX_REQUESTS_LIMIT		65536
-/* Seconds.  A pooled connection idle longer than HTTP_IDLE_MAX is not reused. */
+/* Seconds.  A pooled connection idle over HTTP_IDLE_MAX is not reused. */
 #define HTTP_TIMEOUT_DEFAULT		10.0
 #define HTTP_CONNECT_TIMEOUT_DEFAULT	5.0
 #define HTTP_TIMEOUT_LIMIT		300.0
@@ -162,7 +162,9 @@ struct http_request_opts {
  *	"timeout"  "connection refused"  "connect failed"
  *	"name resolution failed"  "certificate verify failed"
  *	"tls handshake failed"  "unsupported scheme"  "bad url"
- *	"too many redirects"  "response too large"
+ *	"too many redirects"  "bad response" (no status line, closed
+ *	before the answer or inside the body, broken HTTP/2)
+ *	"response too large"
  *	"response headers too large"  "too many requests"
  *	"bad request options"  "transfer failed"
  */

@@ -8,8 +8,10 @@
  *
  * STANDARDS
  *	RFC 9110 §5.1 (field names are tokens), §5.5 (field values: no
- *	control characters but HTAB), RFC 9112 §5.2 (obsolete line folding: a continuation
- *	line is joined to the previous value with one space), §2.2.
+ *	control characters but HTAB), §15.2 (1xx responses come before the
+ *	final one); RFC 9112 §5.2 (obsolete line folding: a continuation
+ *	line is joined to the previous value with one space), §7.1.2
+ *	(trailers, which are not kept).
  *
  * SECURITY
  *	Options are checked before anything is allocated in libcurl.  The
@@ -17,8 +19,9 @@
  *	cannot disagree) and name http or https; the easy handle is also
  *	limited to those protocols, redirects included.  Request header
  *	lines are built only from checked names and values, and never frame
- *	the body (Content-Length, Transfer-Encoding are libcurl's).  The body and
- *	header buffers grow by doubling up to their limits; one byte over
+ *	the body (Content-Length, Transfer-Encoding are libcurl's).  The
+ *	body and header buffers grow by doubling up to their limits; one
+ *	byte over
  *	fails the transfer (the write/header callback returns short, libcurl
  *	stops with CURLE_WRITE_ERROR) and the flag says why.
  */
@@ -70,7 +73,8 @@ valid_name(const char *s)
 	size_t n = 0;
 
 	for (; s[n] != '\0'; n++)
-		if (n == HTTP_REQ_HEADER_NAME_MAX || !is_tchar((unsigned char)s[n]))
+		if (n == HTTP_REQ_HEADER_NAME_MAX ||
+		    !is_tchar((unsigned char)s[n]))
 			return false;
 	return n > 0;
 }
@@ -134,7 +138,8 @@ check_url(struct http_req *r, const char *url)
 	    CURLUE_OK)
 		rv = refuse(r, "bad url", "url does not parse");
 	else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-	    (strcasecmp(scheme, "http") != 0 && strcasecmp(scheme, "https") != 0))
+	    (strcasecmp(scheme, "http") != 0 &&
+	    strcasecmp(scheme, "https") != 0))
 		rv = refuse(r, "unsupported scheme",
 		    "only http and https urls are allowed");
 	curl_free(scheme);
@@ -378,10 +383,12 @@ http_easy_setup(struct http_req *r, const struct http_defaults *d,
 	if (check_url(r, o->url) == -1)
 		return -1;
 	if (o->body_len > HTTP_REQ_BODY_MAX)
-		return refuse(r, "bad request options", "request body too large");
+		return refuse(r, "bad request options",
+		    "request body too large");
 	if (o->body_len > 0 && o->body == NULL)
 		return refuse(r, "bad request options", "body missing");
-	if (o->body_len > 0 && (o->method == HTTP_GET || o->method == HTTP_HEAD))
+	if (o->body_len > 0 &&
+	    (o->method == HTTP_GET || o->method == HTTP_HEAD))
 		return refuse(r, "bad request options",
 		    "GET and HEAD take no body");
 	if (pick_timeout(o->timeout, d->timeout, &total) == -1 ||
@@ -444,7 +451,7 @@ http_easy_setup(struct http_req *r, const struct http_defaults *d,
 static const char *
 classify(struct http_req *r, CURLcode rc)
 {
-	long oserr = 0;
+	long oserr = 0, status = 0;
 
 	if (r->body_over)
 		return "response too large";
@@ -471,7 +478,18 @@ classify(struct http_req *r, CURLcode rc)
 	case CURLE_SSL_CRL_BADFILE:
 		return "tls handshake failed";
 	case CURLE_UNSUPPORTED_PROTOCOL:
-		return "unsupported scheme";
+		/* The URL's scheme was checked: with no response yet, this
+		 * is an HTTP/0.9 answer (no status line); after one, a
+		 * redirect to another scheme. */
+		curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+		return status == 0 ? "bad response" : "unsupported scheme";
+	case CURLE_WEIRD_SERVER_REPLY:
+	case CURLE_GOT_NOTHING:
+	case CURLE_PARTIAL_FILE:
+	case CURLE_BAD_CONTENT_ENCODING:
+	case CURLE_HTTP2:
+	case CURLE_HTTP2_STREAM:
+		return "bad response";
 	case CURLE_URL_MALFORMAT:
 		return "bad url";
 	case CURLE_TOO_MANY_REDIRECTS:
