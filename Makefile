@@ -113,6 +113,22 @@ $(BUILD)/test/faultinject-probe-asan: $(FI_DIR)/probe.c | deps-build
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out $(FORTIFY),$(CPPFLAGS)) $(CFLAGS) -O1 $(SAN) -o $@ $<
 
+# The HTTP client drivers: src/http/ with libev and libcurl, under ASan+UBSan
+# (LeakSanitizer included); spec/unit/http_spec.lua runs them (test_http
+# against nginx, test_http_wire against canned answers).
+HTTP_SRCS  = src/http/http.c src/http/http_easy.c src/util/log.c \
+             src/util/xmalloc.c
+HTTP_HDRS  = src/http/http.h src/http/http_internal.h spec/c/unit.h \
+             spec/c/http_driver.h
+
+HTTP_UNITS = test_http test_http_wire
+
+$(HTTP_UNITS:%=$(BUILD)/test/%): $(BUILD)/test/%: spec/c/%.c $(HTTP_SRCS) \
+    $(HTTP_HDRS) | deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ispec/c $(CFLAGS) -O1 $(SAN) -o $@ $< $(HTTP_SRCS) \
+	    $$(pkg-config --libs libcurl) -lev -lm
+
 # ---- fuzzing (libFuzzer, clang): make fuzz [FUZZ_SECONDS=60] ----
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = $(patsubst spec/fuzz/%.c,%,$(wildcard spec/fuzz/*.c))
@@ -134,7 +150,8 @@ $(BUILD)/asan/luasmtpd: FORCE | deps-build
 	    -fno-sanitize-recover=undefined" $(BUILD)/asan/luasmtpd
 
 test: deps-test $(BUILD)/luasmtpd $(BUILD)/asan/luasmtpd \
-    $(UNITS:%=$(BUILD)/test/%) $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+    $(UNITS:%=$(BUILD)/test/%) $(HTTP_UNITS:%=$(BUILD)/test/%) \
+    $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 	@scripts/test.sh
 
 test: $(FAULTINJECT)

@@ -46,6 +46,7 @@ dovecot-core
 dovecot-lmtpd
 haproxy
 redis-server
+nginx-light
 libclang-rt-14-dev
 clang
 procps
