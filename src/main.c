@@ -216,18 +216,21 @@ main(int argc, char **argv)
 	server_init(loop, &cfg);
 	workq_init_pools(loop, cfg.workers);
 	hook_impl = &lua_hook_ops;
-	if (listeners_open(&cfg) != 0) {
-		listeners_close();
-		workq_shutdown_pools();
-		lua_vm_close();
-		return 1;
-	}
+	/* Before the listeners: once "net listening" is logged, a SIGTERM
+	 * must already stop us cleanly (tests and service managers rely on
+	 * it). */
 	ev_signal_init(&sigterm, stop_cb, SIGTERM);
 	ev_signal_start(loop, &sigterm);
 	ev_signal_init(&sigint, stop_cb, SIGINT);
 	ev_signal_start(loop, &sigint);
 	ev_signal_init(&sighup, reload_cb, SIGHUP);
 	ev_signal_start(loop, &sighup);
+	if (listeners_open(&cfg) != 0) {
+		listeners_close();
+		workq_shutdown_pools();
+		lua_vm_close();
+		return 1;
+	}
 	log_info(0, "main started version=%s config=%s pid=%d", LUASMTPD_VERSION,
 	    config_path, (int)getpid());
 
