@@ -82,6 +82,19 @@ $(BUILD)/test/%: spec/c/%.c $(UNIT_SRCS) spec/c/unit.h | deps-build
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Ispec/c $(CFLAGS) -O1 $(SAN) -o $@ $< $(UNIT_SRCS)
 
+# The kv store's drivers link the store, its util files and the libraries;
+# spec/unit/kv_spec.lua runs them (with a real redis-server).
+KV_SRCS    = src/kv/kv.c src/kv/kv_lmdb.c src/kv/kv_redis.c src/util/log.c \
+             src/util/xmalloc.c src/util/workq.c src/util/fsutil.c
+KV_UNITS   = test_kv_lmdb test_kv_redis
+
+$(KV_UNITS:%=$(BUILD)/test/%): $(BUILD)/test/%: spec/c/%.c $(KV_SRCS) \
+    src/kv/kv.h src/kv/kv_int.h spec/c/kv_harness.h spec/c/test_kv_fake.h \
+    spec/c/unit.h | deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ispec/c $(CFLAGS) -O1 $(SAN) -o $@ $< $(KV_SRCS) \
+	    $(LDLIBS)
+
 # ---- fuzzing (libFuzzer, clang): make fuzz [FUZZ_SECONDS=60] ----
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = $(patsubst spec/fuzz/%.c,%,$(wildcard spec/fuzz/*.c))
@@ -103,7 +116,8 @@ $(BUILD)/asan/luasmtpd: FORCE | deps-build
 	    -fno-sanitize-recover=undefined" $(BUILD)/asan/luasmtpd
 
 test: deps-test $(BUILD)/luasmtpd $(BUILD)/asan/luasmtpd \
-    $(UNITS:%=$(BUILD)/test/%) $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+    $(UNITS:%=$(BUILD)/test/%) $(KV_UNITS:%=$(BUILD)/test/%) \
+    $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 	@scripts/test.sh
 
 FORCE:
