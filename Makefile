@@ -128,6 +128,18 @@ $(HTTP_UNITS:%=$(BUILD)/test/%): $(BUILD)/test/%: spec/c/%.c $(HTTP_SRCS) \
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Ispec/c $(CFLAGS) -O1 $(SAN) -o $@ $< $(HTTP_SRCS) \
 	    $$(pkg-config --libs libcurl) -lev -lm
+# The kv store's drivers link the store, its util files and the libraries;
+# spec/unit/kv_spec.lua runs them (with a real redis-server).
+KV_SRCS    = src/kv/kv.c src/kv/kv_lmdb.c src/kv/kv_redis.c src/util/log.c \
+             src/util/xmalloc.c src/util/workq.c src/util/fsutil.c
+KV_UNITS   = test_kv_lmdb test_kv_redis
+
+$(KV_UNITS:%=$(BUILD)/test/%): $(BUILD)/test/%: spec/c/%.c $(KV_SRCS) \
+    src/kv/kv.h src/kv/kv_int.h spec/c/kv_harness.h spec/c/test_kv_fake.h \
+    spec/c/unit.h | deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ispec/c $(CFLAGS) -O1 $(SAN) -o $@ $< $(KV_SRCS) \
+	    $(LDLIBS)
 
 # ---- fuzzing (libFuzzer, clang): make fuzz [FUZZ_SECONDS=60] ----
 FUZZ_SECONDS ?= 60
@@ -151,6 +163,7 @@ $(BUILD)/asan/luasmtpd: FORCE | deps-build
 
 test: deps-test $(BUILD)/luasmtpd $(BUILD)/asan/luasmtpd \
     $(UNITS:%=$(BUILD)/test/%) $(HTTP_UNITS:%=$(BUILD)/test/%) \
+    $(UNITS:%=$(BUILD)/test/%) $(KV_UNITS:%=$(BUILD)/test/%) \
     $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 	@scripts/test.sh
 

@@ -63,8 +63,10 @@
 --   the listening socket", not a connect: a connect would open a backend
 --   connection and send a PROXY header the backend's test did not ask for.
 --
--- peers.redis{ timeout = 10 }
+-- peers.redis{ port = N, unix = true, timeout = 10 }
 --   redis-server on 127.0.0.1, no persistence, dir DIR.  Fields: .port, .host.
+--   `port` starts it on that port (e.g. again after :stop(), to test a
+--   client's reconnect); `unix` also listens on DIR/redis.sock (.socket).
 --   :cmd(...) sends one command on a fresh connection and returns the reply
 --   (string, number, array, or nil for a null bulk); an error reply returns
 --   nil, "ERR ..."; connect/read failures raise.  10 s timeout.
@@ -270,8 +272,9 @@ end
 -- ready(peer) says whether it accepts connections yet.
 local function start_on_port(cls, host, opts, launch, ready)
   local timeout = opts.timeout or START_TIMEOUT
-  for attempt = 1, PORT_TRIES do
-    local port = peers.free_port(host)
+  -- A given port (a restart on the same address) is tried once.
+  for attempt = 1, opts.port and 1 or PORT_TRIES do
+    local port = opts.port or peers.free_port(host)
     local p = launch(port)
     p.port, p.host = port, host
     peers.started[#peers.started + 1] = p
@@ -580,12 +583,15 @@ end
 function peers.redis(opts)
   opts = opts or {}
   local dir = peer_dir("redis")
+  local sock = opts.unix and dir .. "/redis.sock" or nil
   return start_on_port(Redis, "127.0.0.1", opts, function(port)
-    local p = setmetatable({ dir = dir, log_path = dir .. "/redis.log" }, Redis)
+    local p = setmetatable({ dir = dir, log_path = dir .. "/redis.log", socket = sock }, Redis)
     p.pid = spawn(("redis-server --port %d --bind 127.0.0.1 --save '' --appendonly no" ..
-      " --daemonize no --dir %s"):format(port, H.q(dir)), p.log_path)
+      " --daemonize no --dir %s%s"):format(port, H.q(dir),
+      sock and (" --unixsocket %s --unixsocketperm 700"):format(H.q(sock)) or ""), p.log_path)
     return p
   end, function(p)
+    if sock and not can_connect_unix(sock) then return false end
     if not pid_listens(p.pid, p.port) then return false end
     local ok, pong = pcall(redis_call, p.host, p.port, 1, { "PING" })
     return ok and pong == "PONG"
