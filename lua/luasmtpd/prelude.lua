@@ -8,7 +8,17 @@
 --    inside compiled traces (see src/lua/lua_watchdog.c).  loadstring,
 --    load, loadfile, dofile and require (for modules outside lua/) mark
 --    what they load with jit.off(f, true); our own modules keep the JIT.
--- 2. make_env: reads fall through to _G; every global assignment records
+-- 2. The library functions that call back into Lua from C (string.gsub
+--    with a function or table, tostring and string.format on an object
+--    with __tostring, table.sort, coroutine.resume/wrap, load with a reader)
+--    count how deeply they are nested and raise past C_DEPTH_MAX.  Each
+--    nesting level costs C stack, and the LuaJIT of Debian 12 has no limit
+--    of its own: `s:gsub(".", f)` where f calls itself that way would
+--    overflow the C stack and kill the server instead of failing the hook.
+--    (Lua 5.1 caps C calls at 200 the same way: LUAI_MAXCCALLS.)  The
+--    guarded calls cannot yield (LuaJIT refuses to yield across these C
+--    functions), so the count is always back to 0 between hooks.
+-- 3. make_env: reads fall through to _G; every global assignment records
 --    its line so that config errors can say file:line (the line of the
 --    last assignment, whose value is used); `hooks` accepts only known hook
 --    names, each a function.
@@ -29,6 +39,63 @@ dofile = function(path)
   local f = assert(loadfile(path))
   return f()
 end
+
+-- ---- 2. C call depth ----
+local C_DEPTH_MAX = 200
+local c_depth = 0
+
+local function leave(ok, ...)
+  c_depth = c_depth - 1
+  if not ok then error((...), 0) end
+  return ...
+end
+
+-- raw(...) with the depth counted, if needs(...) says it may call Lua.
+local function guard(name, raw, needs)
+  return function(...)
+    if needs ~= nil and not needs(...) then return raw(...) end
+    if c_depth >= C_DEPTH_MAX then
+      error(name .. ": C call depth limit (" .. C_DEPTH_MAX .. ") reached: " ..
+        "a recursion through a C function", 2)
+    end
+    c_depth = c_depth + 1
+    return leave(pcall(raw, ...))
+  end
+end
+
+local function callable(v)
+  local t = type(v)
+  return t == "function" or t == "table" or t == "userdata"
+end
+local function any_object(...)
+  for i = 1, select("#", ...) do
+    local t = type((select(i, ...)))
+    if t == "table" or t == "userdata" then return true end
+  end
+  return false
+end
+
+string.gsub = guard("string.gsub", string.gsub, function(_, _, r) return callable(r) end)
+tostring = guard("tostring", tostring, any_object)
+string.format = guard("string.format", string.format, any_object)
+table.sort = guard("table.sort", table.sort)
+table.foreach = table.foreach and guard("table.foreach", table.foreach)
+table.foreachi = table.foreachi and guard("table.foreachi", table.foreachi)
+coroutine.resume = guard("coroutine.resume", coroutine.resume)
+do
+  -- The C wrap would resume without the guard: rebuild it on the guarded
+  -- resume (same behaviour: errors propagate with their message).
+  local create, resume = coroutine.create, coroutine.resume
+  local function unwrap(ok, ...)
+    if not ok then error((...), 0) end
+    return ...
+  end
+  coroutine.wrap = function(f)
+    local co = create(f)
+    return function(...) return unwrap(resume(co, ...)) end
+  end
+end
+load = guard("load", load, function(f) return type(f) == "function" end)
 
 -- Searches before the standard Lua searcher; leaves lua/ modules to it.
 table.insert(package.loaders, 2, function(name)
