@@ -38,7 +38,7 @@ CFLAGS     = -std=c11 $(OPT) $(WARN) $(HARDEN) -fno-strict-aliasing
 CPPFLAGS   = -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) $(FORTIFY) \
              -DLUASMTPD_VERSION='"$(VERSION)"' \
              -DLUASMTPD_LUA_DIR='"$(CURDIR)/lua"'
-LDLIBS     = $(PKG_LIBS) -lunbound -lspf2 -lopendmarc -lev -lpthread -lm -lcrypt
+LDLIBS     = $(PKG_LIBS) -lunbound -lspf2 -lopendmarc -lev -lresolv -lpthread -lm -lcrypt
 
 SRCS      := $(shell find src -name '*.c' | sort)
 OBJS       = $(SRCS:src/%.c=$(BUILD)/obj/%.o)
@@ -82,6 +82,25 @@ $(BUILD)/test/%: spec/c/%.c $(UNIT_SRCS) spec/c/unit.h | deps-build
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Ispec/c $(CFLAGS) -O1 $(SAN) -o $@ $< $(UNIT_SRCS)
 
+# Drivers against real peers (spec/support/dns.lua), run by their own specs
+# (spec/unit/dns_spec.lua, spf_spec.lua): the resolver and SPF with their
+# libraries, under the same sanitizers, LeakSanitizer included.
+DNS_SRCS   = $(wildcard src/dns/*.c) src/util/log.c src/util/xmalloc.c
+SPF_SRCS   = $(DNS_SRCS) $(wildcard src/mailauth/spf*.c) src/util/workq.c
+PEER_UNITS = test_dns test_spf
+PEER_DEPS  = spec/c/unit.h spec/c/dns_test_util.h $(wildcard src/dns/*.h) \
+             $(wildcard src/mailauth/spf*.h) src/util/workq.h
+
+$(BUILD)/test/test_dns: spec/c/test_dns.c $(DNS_SRCS) $(PEER_DEPS) | deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ispec/c $(CFLAGS) -O1 $(SAN) -o $@ $< $(DNS_SRCS) \
+	    -lunbound -lev -lresolv -lpthread
+
+$(BUILD)/test/test_spf: spec/c/test_spf.c $(SPF_SRCS) $(PEER_DEPS) | deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ispec/c $(CFLAGS) -O1 $(SAN) -o $@ $< $(SPF_SRCS) \
+	    -lspf2 -lunbound -lev -lresolv -lpthread
+
 # ---- fuzzing (libFuzzer, clang): make fuzz [FUZZ_SECONDS=60] ----
 FUZZ_SECONDS ?= 60
 FUZZ_TARGETS = $(patsubst spec/fuzz/%.c,%,$(wildcard spec/fuzz/*.c))
@@ -103,7 +122,8 @@ $(BUILD)/asan/luasmtpd: FORCE | deps-build
 	    -fno-sanitize-recover=undefined" $(BUILD)/asan/luasmtpd
 
 test: deps-test $(BUILD)/luasmtpd $(BUILD)/asan/luasmtpd \
-    $(UNITS:%=$(BUILD)/test/%) $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+    $(UNITS:%=$(BUILD)/test/%) $(PEER_UNITS:%=$(BUILD)/test/%) \
+    $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 	@scripts/test.sh
 
 FORCE:

@@ -46,6 +46,8 @@ dovecot-core
 dovecot-lmtpd
 haproxy
 redis-server
+nsd
+ldnsutils
 libclang-rt-14-dev
 clang
 procps
