@@ -206,6 +206,13 @@ t_macros(void)
 }
 
 static void
+t_macro_malformed_name(void)
+{
+	CHECK_KIND(check("192.0.2.1", "a..b@badname.spf.test"), "pass");
+	CHECK_KIND(check("192.0.2.1", "ok@badname.spf.test"), "pass");
+}
+
+static void
 t_explanation(void)
 {
 	struct spf_result *r = check("192.0.2.200", "x@explained.spf.test");
@@ -240,6 +247,8 @@ t_ipv6(void)
 	CHECK_KIND(check("2001:db8::1", "x@pass.spf.test"), "pass");
 	CHECK_KIND(check("2001:db8::1", "x@a6.spf.test"), "pass");
 	CHECK_KIND(check("2001:db8::2", "x@a6.spf.test"), "fail");
+	/* RFC 7208 §5: an IPv4-mapped address is checked as IPv4. */
+	CHECK_KIND(check("::ffff:192.0.2.1", "x@pass.spf.test"), "pass");
 }
 
 /* ---- RFC 7208 §4.6.4 limits ---------------------------------------------- */
@@ -476,6 +485,8 @@ static const struct unit_case cases[] = {
 	{ "include", t_include },
 	{ "redirect", t_redirect },
 	{ "macros l ir v h", t_macros },
+	{ "a macro that makes a malformed name does not match",
+	    t_macro_malformed_name },
 	{ "exp with macros", t_explanation },
 	{ "mx mechanism", t_mx_mechanism },
 	{ "IPv6 ip6 and a", t_ipv6 },

@@ -230,7 +230,7 @@ query_start(struct dns_ctx *ctx, const char *name, int rrtype,
 		/* The answer may come before ub_resolve_event() returns. */
 		q->in_ub = true;
 		if ((r = ub_resolve_event(ctx->ub, q->name, rrtype, 1, q,
-		    ub_answer, &q->ub_id)) != 0) {
+		    ub_answer, &q->ub_id)) != 0 && q->state == DNS_Q_PENDING) {
 			/* UB_SYNTAX for a name libunbound cannot parse. */
 			q->in_ub = false;
 			query_ready(q, dns_result_error(q->name, rrtype,
@@ -284,6 +284,58 @@ struct ev_loop *
 dns_loop(const struct dns_ctx *ctx)
 {
 	return ctx->loop;
+}
+
+/*
+ * libunbound logs with fprintf() to a FILE (stderr by default), in a
+ * format of its own: "[time] libunbound[pid:0] error: text".  This FILE
+ * turns each line into one of our log lines.  libunbound's log target is
+ * global, so there is one for the process.
+ */
+#define DNS_LOG_LINE_MAX	512
+
+static char	ub_line[DNS_LOG_LINE_MAX];
+static size_t	ub_line_len;
+
+static void
+ub_log_line(void)
+{
+	char esc[LOG_EXCERPT_BUFSZ(DNS_LOG_LINE_MAX)];
+	const char *text = ub_line, *p;
+
+	ub_line[ub_line_len] = '\0';
+	/* Drop libunbound's time and process prefix: "[...] name[...] ". */
+	if ((p = strstr(ub_line, "] ")) != NULL && (p = strstr(p + 2, "] ")) !=
+	    NULL)
+		text = p + 2;
+	log_warn(0, "dns libunbound msg=\"%s\"",
+	    log_excerpt(esc, text, strlen(text), DNS_LOG_LINE_MAX));
+	ub_line_len = 0;
+}
+
+static ssize_t
+ub_log_write(void *cookie, const char *buf, size_t n)
+{
+	(void)cookie;
+	for (size_t i = 0; i < n; i++) {
+		if (buf[i] == '\n') {
+			ub_log_line();
+		} else if (ub_line_len + 1 < sizeof(ub_line)) {
+			ub_line[ub_line_len++] = buf[i];
+		}
+	}
+	return (ssize_t)n;
+}
+
+static FILE *
+ub_log_stream(void)
+{
+	static FILE *f;
+	cookie_io_functions_t io = { NULL, ub_log_write, NULL, NULL };
+
+	if (f == NULL && (f = fopencookie(NULL, "w", io)) != NULL)
+		setvbuf(f, NULL, _IOLBF, 0);
+	return f;
 }
 
 /* Apply cfg to ub; -1 with err set on the first setting it refuses. */
@@ -378,6 +430,8 @@ dns_new(struct ev_loop *loop, const struct dns_config *cfg, char *err,
 		snprintf(err, errlen, "dns: cannot create a libunbound context");
 		goto fail;
 	}
+	if (ub_log_stream() != NULL)
+		(void)ub_ctx_debugout(ctx->ub, ub_log_stream());
 	if (configure(ctx->ub, cfg, err, errlen) != 0)
 		goto fail;
 	/*

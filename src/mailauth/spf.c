@@ -11,6 +11,7 @@
  * raw domain in its comment), with every input quoted per RFC 5322.
  */
 #include <arpa/inet.h>
+#include <netinet/in.h>
 #include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -411,10 +412,16 @@ evaluate(struct spf_req *r)
 	resp = NULL;
 	if ((req = SPF_request_new(srv)) == NULL)
 		SPF_error("out of memory");
-	if (inet_pton(AF_INET, r->ip, &a4) == 1)
+	if (inet_pton(AF_INET, r->ip, &a4) == 1) {
 		SPF_request_set_ipv4(req, a4);
-	else if (inet_pton(AF_INET6, r->ip, &a6) == 1)
+	} else if (inet_pton(AF_INET6, r->ip, &a6) == 1 &&
+	    IN6_IS_ADDR_V4MAPPED(&a6)) {
+		/* RFC 7208 §5: an IPv4-mapped address is checked as IPv4. */
+		memcpy(&a4, &a6.s6_addr[12], 4);
+		SPF_request_set_ipv4(req, a4);
+	} else if (inet_pton(AF_INET6, r->ip, &a6) == 1) {
 		SPF_request_set_ipv6(req, a6);
+	}
 	if (r->helo[0] != '\0')
 		SPF_request_set_helo_dom(req, r->helo);
 	SPF_request_set_env_from(req, r->sender);

@@ -29,10 +29,11 @@
  * SECURITY
  *	Records come from the sender's DNS.  Debian 12's libspf2 1.2.10 has
  *	CVE-2023-42118 (an integer underflow compiling a macro-heavy term, a
- *	stack overflow): the DNS layer refuses any SPF term, and drops any
- *	other TXT string (an exp= text), longer than SPF_MACRO_TERM_MAX
- *	octets with a macro in it, before libspf2 sees it (a refused SPF record
- *	is a permerror).  Explanations from DNS are cut to SPF_EXPLANATION_MAX
+ *	stack overflow; an exp= text of about 620 octets is enough, see
+ *	spf.test.zone "expcve"): the DNS layer refuses any SPF term, and drops
+ *	any other TXT string (an explanation), longer than SPF_MACRO_TERM_MAX
+ *	octets with a macro variable in it, before libspf2 sees it (a refused
+ *	SPF record is a permerror).  Explanations from DNS are cut to SPF_EXPLANATION_MAX
  *	and made printable; the Received-SPF value quotes or escapes every
  *	input, so no CR, LF or unbalanced comment reaches a header.
  */

@@ -124,6 +124,28 @@ has_macro(const char *s, size_t len)
 	return false;
 }
 
+/* A name libunbound can ask: labels of 1..63, 253 octets at most, an
+ * optional final dot (RFC 1035 §2.3.4).  A macro may expand to others. */
+static bool
+name_ok(const char *name)
+{
+	size_t len = strnlen(name, DNS_NAME_MAX), label = 0;
+
+	if (len == 0 || len > 254 || (len == 254 && name[253] != '.'))
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (name[i] != '.') {
+			if (++label > 63)
+				return false;
+		} else if (label == 0) {
+			return false;
+		} else {
+			label = 0;
+		}
+	}
+	return true;
+}
+
 /* "v=spf1" followed by a space or the end (RFC 7208 §4.5). */
 static bool
 is_spf_record(const char *s, size_t len)
@@ -327,6 +349,11 @@ layer_lookup(SPF_dns_server_t *layer, const char *domain, ns_type type,
 		lk->stop = SPF_STOP_QUERIES;
 		return rr_status(layer, domain, type, TRY_AGAIN);
 	}
+	/* A malformed name is no DNS failure: an "a" or "exists" term does
+	 * not match, an include or redirect is a permerror (libspf2's
+	 * reading of NO_RECOVERY). */
+	if (!name_ok(domain))
+		return rr_status(layer, domain, type, NO_RECOVERY);
 
 	(void)dns_query_wait(r->dns, domain, (int)type, left, &res);
 	is_void = res->status == DNS_NXDOMAIN || res->status == DNS_NODATA;
