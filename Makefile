@@ -111,6 +111,13 @@ $(BUILD)/fuzz/%: spec/fuzz/%.c $(UNIT_SRCS) | deps-test
 	@mkdir -p $(dir $@)
 	clang $(CPPFLAGS) -std=c11 $(FUZZ_FLAGS) -o $@ $< $(UNIT_SRCS)
 
+# The DNS reply parser needs its own sources and glibc's libresolv.
+DNS_FUZZ_SRCS = src/dns/dns_parse.c src/util/xmalloc.c src/util/log.c
+$(BUILD)/fuzz/fuzz_dns_packet: spec/fuzz/fuzz_dns_packet.c $(DNS_FUZZ_SRCS) \
+    src/dns/dns.h src/dns/dns_int.h | deps-test
+	@mkdir -p $(dir $@)
+	clang $(CPPFLAGS) -std=c11 $(FUZZ_FLAGS) -o $@ $< $(DNS_FUZZ_SRCS) -lresolv
+
 fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
