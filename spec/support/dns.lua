@@ -49,7 +49,7 @@
 --   .nodefault          zones libunbound would answer by itself (RFC 6761
 --                       "test.", the documentation reverse zones)
 --   .trust_anchors      { "secure.test. IN DS ...", "bogus.test. IN DS ..." }
---   .trust_anchor_file  the same DS records in a file
+--   .trust_anchor_file  the same DS records in a file (.trust_anchor too)
 --   .env                environment assignments for the C drivers of
 --                       spec/c/test_dns.c and test_spf.c (a string:
 --                       "DNS_TEST_SERVER=... DNS_TEST_STUBS=... ...")
@@ -342,6 +342,7 @@ function dns.start(opts)
       p.nodefault = NODEFAULT
       p.trust_anchors = anchors
       p.trust_anchor_file = dir .. "/trust-anchors"
+      p.trust_anchor = p.trust_anchor_file
       p.env = env_string(p)
       return p
     end
