@@ -38,7 +38,7 @@ CFLAGS     = -std=c11 $(OPT) $(WARN) $(HARDEN) -fno-strict-aliasing
 CPPFLAGS   = -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) $(FORTIFY) \
              -DLUASMTPD_VERSION='"$(VERSION)"' \
              -DLUASMTPD_LUA_DIR='"$(CURDIR)/lua"'
-LDLIBS     = $(PKG_LIBS) -lunbound -lspf2 -lopendmarc -lev -lpthread -lm -lcrypt
+LDLIBS     = $(PKG_LIBS) -lunbound -lspf2 -lopendmarc -lev -lresolv -lpthread -lm -lcrypt
 
 SRCS      := $(shell find src -name '*.c' | sort)
 OBJS       = $(SRCS:src/%.c=$(BUILD)/obj/%.o)
@@ -140,6 +140,24 @@ $(KV_UNITS:%=$(BUILD)/test/%): $(BUILD)/test/%: spec/c/%.c $(KV_SRCS) \
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Ispec/c $(CFLAGS) -O1 $(SAN) -o $@ $< $(KV_SRCS) \
 	    $(LDLIBS)
+# Drivers against real peers (spec/support/dns.lua), run by their own specs
+# (spec/unit/dns_spec.lua, spf_spec.lua): the resolver and SPF with their
+# libraries, under the same sanitizers, LeakSanitizer included.
+DNS_SRCS   = $(wildcard src/dns/*.c) src/util/log.c src/util/xmalloc.c
+SPF_SRCS   = $(DNS_SRCS) $(wildcard src/mailauth/spf*.c) src/util/workq.c
+PEER_UNITS = test_dns test_spf
+PEER_DEPS  = spec/c/unit.h spec/c/dns_test_util.h $(wildcard src/dns/*.h) \
+             $(wildcard src/mailauth/spf*.h) src/util/workq.h
+
+$(BUILD)/test/test_dns: spec/c/test_dns.c $(DNS_SRCS) $(PEER_DEPS) | deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ispec/c $(CFLAGS) -O1 $(SAN) -o $@ $< $(DNS_SRCS) \
+	    -lunbound -lev -lresolv -lpthread
+
+$(BUILD)/test/test_spf: spec/c/test_spf.c $(SPF_SRCS) $(PEER_DEPS) | deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ispec/c $(CFLAGS) -O1 $(SAN) -o $@ $< $(SPF_SRCS) \
+	    -lspf2 -lunbound -lev -lresolv -lpthread
 
 # ---- fuzzing (libFuzzer, clang): make fuzz [FUZZ_SECONDS=60] ----
 FUZZ_SECONDS ?= 60
@@ -151,6 +169,13 @@ $(BUILD)/fuzz/%: spec/fuzz/%.c $(UNIT_SRCS) | deps-test
 	@mkdir -p $(dir $@)
 	clang $(CPPFLAGS) -std=c11 $(FUZZ_FLAGS) -o $@ $< $(UNIT_SRCS)
 
+# The DNS reply parser needs its own sources and glibc's libresolv.
+DNS_FUZZ_SRCS = src/dns/dns_parse.c src/util/xmalloc.c src/util/log.c
+$(BUILD)/fuzz/fuzz_dns_packet: spec/fuzz/fuzz_dns_packet.c $(DNS_FUZZ_SRCS) \
+    src/dns/dns.h src/dns/dns_int.h | deps-test
+	@mkdir -p $(dir $@)
+	clang $(CPPFLAGS) -std=c11 $(FUZZ_FLAGS) -o $@ $< $(DNS_FUZZ_SRCS) -lresolv
+
 fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
@@ -161,13 +186,14 @@ $(BUILD)/asan/luasmtpd: FORCE | deps-build
 	    OPT="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer \
 	    -fno-sanitize-recover=undefined" $(BUILD)/asan/luasmtpd
 
+# Each module's drivers add themselves with a line `test: their targets`.
 test: deps-test $(BUILD)/luasmtpd $(BUILD)/asan/luasmtpd \
-    $(UNITS:%=$(BUILD)/test/%) $(HTTP_UNITS:%=$(BUILD)/test/%) \
-    $(UNITS:%=$(BUILD)/test/%) $(KV_UNITS:%=$(BUILD)/test/%) \
-    $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+    $(UNITS:%=$(BUILD)/test/%) $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 	@scripts/test.sh
-
 test: $(FAULTINJECT)
+test: $(HTTP_UNITS:%=$(BUILD)/test/%)
+test: $(KV_UNITS:%=$(BUILD)/test/%)
+test: $(PEER_UNITS:%=$(BUILD)/test/%)
 
 FORCE:
 

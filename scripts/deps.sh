@@ -47,6 +47,8 @@ dovecot-lmtpd
 haproxy
 redis-server
 nginx-light
+nsd
+ldnsutils
 libclang-rt-14-dev
 clang
 procps
