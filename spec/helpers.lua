@@ -459,4 +459,94 @@ function H.cpu_seconds(pid)
   return ticks / hz
 end
 
+-- ---- for the glue and bounds specs (issue 8) ----
+
+-- Send bytes when the server may hang up meanwhile (a refused line):
+-- true, or nil and the error, instead of raising.
+function Client:try_send(data)
+  local i = 1
+  while i <= #data do
+    local n, err, last = self.sock:send(data, i)
+    if not n then return nil, err, last end
+    i = n + 1
+  end
+  return true
+end
+
+-- Up to n replies, or fewer when the server closes or goes quiet for
+-- timeout seconds: a list of { code =, text = } and why it stopped early
+-- ("closed", "timeout", "garbled: ...") or nil when n arrived.
+function Client:replies(n, timeout)
+  local out = {}
+  while #out < n do
+    local ok, code, text = pcall(self.reply, self, timeout)
+    if not ok then return out, "garbled: " .. tostring(code) end
+    if code == nil then return out, text end
+    out[#out + 1] = { code = code, text = text }
+  end
+  return out
+end
+
+-- A fresh session carries one whole transaction: true, or nil and why.
+-- For loops that must report which case broke the server, not raise.
+function H.transaction_works(port)
+  local ok, err = pcall(function()
+    local c = H.session(port)
+    c:cmd("DATA", 354)
+    c:send("Subject: still serving\r\n\r\nhello\r\n.\r\n")
+    c:expect(250)
+    c:cmd("QUIT", 221)
+    c:close()
+  end)
+  if ok then return true end
+  return nil, tostring(err)
+end
+
+-- A session upgraded with STARTTLS (RFC 3207) and greeted again.
+function H.tls_session(port, params)
+  local c = H.connect(port)
+  c:expect(220)
+  c:cmd("EHLO client.test", 250)
+  c:cmd("STARTTLS", 220)
+  H.starttls(c, params)
+  c:cmd("EHLO client.test", 250)
+  return c
+end
+
+-- Like H.start_server, with cwd as the server's working directory, so
+-- that relative paths in a config (README's "var/mail/") land in a
+-- temporary tree.  opts.dir holds the config and the log.
+function H.start_server_in(cwd, opts)
+  local dir = opts.dir or H.tmpdir()
+  local conf = opts.config_file
+  if not conf then
+    conf = dir .. "/config.lua"
+    H.write_file(conf, opts.config)
+  end
+  local defines = { listen = "127.0.0.1:0", spool = dir .. "/spool" }
+  for k, v in pairs(opts.defines or {}) do defines[k] = v end
+  local cmd = { "env", "-C", H.q(cwd), H.q(H.binary), "-c", H.q(conf) }
+  for k, v in pairs(defines) do cmd[#cmd + 1] = "-D " .. H.q(k .. "=" .. v) end
+  for _, a in ipairs(opts.args or {}) do cmd[#cmd + 1] = H.q(a) end
+  local srv = setmetatable({ dir = dir, config = conf, log_path = dir .. "/server.log" }, Server)
+  srv.pid = H.spawn(table.concat(cmd, " "), srv.log_path)
+  local port
+  H.wait_for(function()
+    port = srv:log():match("net listening addr=127%.0%.0%.1:(%d+)")
+    if not port and not H.alive(srv.pid) then
+      error("luasmtpd exited at start:\n" .. srv:log(), 0)
+    end
+    return port
+  end, 10, "the server to listen\n" .. srv:log())
+  srv.port = tonumber(port)
+  return srv
+end
+
+-- The file-creation mask of a process, as the octal string of
+-- /proc/PID/status ("0022").
+function H.umask_of(pid)
+  local st = H.read_file("/proc/" .. pid .. "/status") or ""
+  return st:match("Umask:%s*(%d+)")
+end
+
 return H
