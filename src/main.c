@@ -25,6 +25,7 @@
 #include "net/listener.h"
 #include "queue/spool.h"
 #include "server.h"
+#include "task/task.h"
 #include "tls/tls.h"
 #include "util/log.h"
 #include "util/workq.h"
@@ -215,6 +216,7 @@ main(int argc, char **argv)
 	loop = ev_default_loop(EVFLAG_AUTO);
 	server_init(loop, &cfg);
 	workq_init_pools(loop, cfg.workers);
+	task_init(loop, vm.L);
 	hook_impl = &lua_hook_ops;
 	/* Before the listeners: once "net listening" is logged, a SIGTERM
 	 * must already stop us cleanly (tests and service managers rely on
@@ -240,6 +242,7 @@ main(int argc, char **argv)
 	/* Let the workers finish their current job, then free Lua's objects
 	 * (their __gc frees what C libraries allocated for them). */
 	workq_shutdown_pools();
+	task_shutdown();
 	lua_vm_close();
 	log_info(0, "main stopped");
 	return 0;

@@ -4,6 +4,8 @@
  *   smtp.var(name [, default])     a -D name=value setting, else default
  *   smtp.log([level,] text)        a log line (level: debug info warn error)
  *   smtp.sleep(seconds)            yields the hook; other sessions go on
+ *   smtp.all(f1, f2, ...)          runs the functions in parallel, waits
+ *                                  for all (lua_task.c)
  *   smtp.now()                     the event loop's time (seconds, float)
  *   smtp.hostname()                the configured hostname
  *   smtp.split_address(a)          local part, domain (nil for Postmaster)
@@ -69,38 +71,6 @@ lb_log(lua_State *L)
 	msg = luaL_checklstring(L, idx, &len);
 	log_sid(lvl, 0, "lua log text=\"%s\"", log_excerpt(ex, msg, len, 1000));
 	return 0;
-}
-
-static void
-sleep_cancel(struct lua_sess *ls, void *arg)
-{
-	(void)arg;
-	ev_timer_stop(server.loop, &ls->op_timer);
-}
-
-static void
-sleep_done(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	(void)loop;
-	(void)revents;
-	lua_co_wake(w->data, NULL, NULL);
-}
-
-static int
-lb_sleep(lua_State *L)
-{
-	lua_Number secs = luaL_checknumber(L, 1);
-	struct lua_sess *ls;
-
-	if (!(secs >= 0) || isinf(secs))
-		return luaL_argerror(L, 1, "seconds must be a number >= 0");
-	ls = lua_co_current(L, "sleep");
-	lua_co_begin_wait(ls, sleep_cancel, NULL);
-	ev_timer_stop(server.loop, &ls->op_timer);
-	ev_set_cb(&ls->op_timer, sleep_done);
-	ev_timer_set(&ls->op_timer, secs, 0.);
-	ev_timer_start(server.loop, &ls->op_timer);
-	return lua_yield(L, 0);
 }
 
 static int
@@ -182,8 +152,8 @@ push_where(lua_State *L)
 	if (lua_objlen(L, -1) > 0)
 		return;
 	lua_pop(L, 1);
-	ls = lua_co_running();
-	if (ls != NULL && ls->co == L && vm.hook_refs[ls->hook] != LUA_NOREF) {
+	ls = lb_session_running(L);
+	if (ls != NULL && vm.hook_refs[ls->hook] != LUA_NOREF) {
 		lua_rawgeti(L, LUA_REGISTRYINDEX, vm.hook_refs[ls->hook]);
 		if (lua_getinfo(L, ">S", &ar) && ar.linedefined > 0) {
 			lua_pushfstring(L, "%s:%d: in hooks.%s: ", ar.short_src,
@@ -505,7 +475,6 @@ lb_verdict_from_results(lua_State *co, int base, int n, enum hook_id id,
 static const luaL_Reg core_funcs[] = {
 	{ "var", lb_var },
 	{ "log", lb_log },
-	{ "sleep", lb_sleep },
 	{ "now", lb_now },
 	{ "hostname", lb_hostname },
 	{ "split_address", lb_split_address },
@@ -534,6 +503,7 @@ luaopen_luasmtpd(lua_State *L)
 	lua_pop(L, 1);
 	lua_newtable(L);
 	luaL_register(L, NULL, core_funcs);
+	lb_task_register(L);		/* sleep, all */
 	lua_pushliteral(L, LUASMTPD_VERSION);
 	lua_setfield(L, -2, "version");
 	return 1;

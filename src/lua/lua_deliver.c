@@ -20,13 +20,14 @@
 #include "lua/lua_vm.h"
 #include "server.h"
 #include "smtp/smtp_session.h"
+#include "task/task.h"
 #include "util/log.h"
 #include "util/workq.h"
 #include "util/xmalloc.h"
 
 struct maildir_job {
-	struct work		 work;
-	struct lua_sess		*ls;		/* NULL once abandoned */
+	struct lb_work		 lw;		/* first */
+	struct lua_sess		*ls;
 	char			*dir;
 	char			*spool;
 	char			*prefix;
@@ -39,8 +40,10 @@ struct maildir_job {
 };
 
 static void
-job_free(struct maildir_job *j)
+maildir_free(struct lb_work *lw)
 {
+	struct maildir_job *j = (struct maildir_job *)lw;
+
 	free(j->dir);
 	free(j->spool);
 	free(j->prefix);
@@ -50,65 +53,54 @@ job_free(struct maildir_job *j)
 }
 
 static void
-maildir_run(struct work *w)
+maildir_run(struct lb_work *lw)
 {
-	struct maildir_job *j = (struct maildir_job *)w;
+	struct maildir_job *j = (struct maildir_job *)lw;
 
 	j->rc = maildir_deliver(j->dir, j->spool, j->prefix, j->hostname,
 	    j->path, sizeof(j->path), j->err, sizeof(j->err));
 }
 
-static int
-push_result(lua_State *co, void *arg)
+/* On the loop, while the hook still waits: the outcomes go on the tx. */
+static void
+maildir_finish(struct lb_work *lw)
 {
-	struct maildir_job *j = arg;
+	struct maildir_job *j = (struct maildir_job *)lw;
+	struct dlv_outcome *out = xcalloc(j->nrcpts ? j->nrcpts : 1,
+	    sizeof(*out));
+
+	for (size_t i = 0; i < j->nrcpts; i++) {
+		out[i].rcpt = j->rcpts[i];
+		out[i].code = j->rc == 0 ? 250 : 451;
+		snprintf(out[i].ecode, sizeof(out[i].ecode), "%s",
+		    j->rc == 0 ? "2.0.0" : "4.3.0");
+		snprintf(out[i].text, sizeof(out[i].text), "%s",
+		    j->rc == 0 ? j->path : j->err);
+	}
+	lb_deliver_record(j->ls->s, "maildir", j->dir, out, j->nrcpts);
+	free(out);
+}
+
+static int
+maildir_push(lua_State *L, struct lb_work *lw)
+{
+	struct maildir_job *j = (struct maildir_job *)lw;
 
 	if (j->rc == 0) {
-		lua_pushboolean(co, 1);
+		lua_pushboolean(L, 1);
 		return 1;
 	}
-	lua_pushnil(co);
-	lua_pushstring(co, j->err);
+	lua_pushnil(L);
+	lua_pushstring(L, j->err);
 	return 2;
 }
 
-static void
-maildir_done(struct work *w)
-{
-	struct maildir_job *j = (struct maildir_job *)w;
-	struct lua_sess *ls = j->ls;
-
-	if (ls == NULL) {
-		/* The hook was abandoned; a written copy stays delivered. */
-		job_free(j);
-		return;
-	}
-	{
-		struct dlv_outcome *out = xcalloc(j->nrcpts, sizeof(*out));
-
-		for (size_t i = 0; i < j->nrcpts; i++) {
-			out[i].rcpt = j->rcpts[i];
-			out[i].code = j->rc == 0 ? 250 : 451;
-			snprintf(out[i].ecode, sizeof(out[i].ecode), "%s",
-			    j->rc == 0 ? "2.0.0" : "4.3.0");
-			snprintf(out[i].text, sizeof(out[i].text), "%s",
-			    j->rc == 0 ? j->path : j->err);
-		}
-		lb_deliver_record(ls->s, "maildir", j->dir, out, j->nrcpts);
-		free(out);
-	}
-	lua_co_wake(ls, push_result, j);
-	job_free(j);
-}
-
-static void
-maildir_cancel(struct lua_sess *ls, void *arg)
-{
-	struct maildir_job *j = arg;
-
-	(void)ls;
-	j->ls = NULL;
-}
+static const struct task_op_ops maildir_ops = {
+	.name = "deliver.maildir",
+	.push = lb_work_push,
+	.cancel = lb_work_cancel,
+	.free = lb_work_free,
+};
 
 static size_t
 rcpt_index(lua_State *L, int idx, const struct smtp_tx *tx)
@@ -116,7 +108,7 @@ rcpt_index(lua_State *L, int idx, const struct smtp_tx *tx)
 	lua_Integer k;
 
 	if (lua_istable(L, idx)) {
-		lua_getfield(L, idx, "index");
+		lb_rawfield(L, idx, "index");
 		k = lua_tointeger(L, -1);
 		lua_pop(L, 1);
 	} else if (lua_type(L, idx) == LUA_TNUMBER) {
@@ -174,12 +166,20 @@ lb_deliver_rcpts(lua_State *L, int idx, const struct smtp_session *s, size_t *n)
 struct lua_sess *
 lb_deliver_context(lua_State *L, const char *what)
 {
-	struct lua_sess *ls = lua_co_current(L, what);
+	struct lua_sess *ls = lb_session_task(L, what);
 	struct smtp_tx *tx = ls->s->tx;
 
 	if (ls->hook != HOOK_MESSAGE || tx == NULL || !tx->spool_open)
 		luaL_error(L, "%s: only in the message hook", what);
 	return ls;
+}
+
+void
+lb_rawfield(lua_State *L, int idx, const char *name)
+{
+	idx = idx < 0 ? lua_gettop(L) + idx + 1 : idx;
+	lua_pushstring(L, name);
+	lua_rawget(L, idx);
 }
 
 static const char *
@@ -214,14 +214,12 @@ lb_deliver_record(struct smtp_session *s, const char *kind, const char *target,
 }
 
 int
-lb_deliver_report(lua_State *co, struct smtp_session *s, const char *kind,
-    const char *target, const struct dlv_outcome *out, size_t n,
-    const char *error)
+lb_deliver_push(lua_State *co, const struct smtp_session *s,
+    const struct dlv_outcome *out, size_t n, const char *error)
 {
-	struct smtp_tx *tx = s->tx;
+	const struct smtp_tx *tx = s->tx;
 	int delivered = 0, tempfail = 0, reject = 0;
 
-	lb_deliver_record(s, kind, target, out, n);
 	lua_createtable(co, (int)n, 4);
 	for (size_t i = 0; i < n; i++) {
 		const struct dlv_outcome *o = &out[i];
@@ -267,19 +265,21 @@ lb_deliver_report(lua_State *co, struct smtp_session *s, const char *kind,
  * raises instead of returning nil, err.
  */
 static int
-lb_deliver_maildir(lua_State *L)
+lb_deliver_maildir_start(lua_State *L)
 {
 	size_t dirlen;
 	const char *dir = luaL_checklstring(L, 1, &dirlen), *bad;
 	struct lua_sess *ls = lb_deliver_context(L, "deliver.maildir");
 	struct smtp_tx *tx = ls->s->tx;
 	struct maildir_job *j;
+	struct task_op *op;
 	char prefix[2 * SMTP_PATH_MAX + 64];
 	size_t *rcpts, nrcpts;
 
 	if ((bad = maildir_dir_check(dir, dirlen)) != NULL)
 		return luaL_argerror(L, 1, bad);
-	/* May raise: collect before anything else is allocated. */
+	/* Both may raise: before anything is allocated. */
+	op = task_op_begin(L, &maildir_ops, NULL, 0);
 	rcpts = lb_deliver_rcpts(L, 2, ls->s, &nrcpts);
 	j = xcalloc(1, sizeof(*j));
 	j->rcpts = rcpts;
@@ -298,23 +298,19 @@ lb_deliver_maildir(lua_State *L)
 	j->spool = xstrdup(tx->spool.path);
 	j->prefix = xstrdup(prefix);
 	j->hostname = xstrdup(ls->s->cfg->hostname);
-	j->work.run = maildir_run;
-	j->work.done = maildir_done;
-	lua_co_begin_wait(ls, maildir_cancel, j);
-	workq_submit(workq_disk, &j->work);
-	return lua_yield(L, 0);
+	j->lw.run = maildir_run;
+	j->lw.finish = maildir_finish;
+	j->lw.push = maildir_push;
+	j->lw.free = maildir_free;
+	return lb_work_yield(L, op, workq_disk, &j->lw);
 }
-
-static const luaL_Reg deliver_funcs[] = {
-	{ "maildir", lb_deliver_maildir },
-	{ NULL, NULL },
-};
 
 int
 luaopen_luasmtpd_deliver(lua_State *L)
 {
 	lua_newtable(L);
-	luaL_register(L, NULL, deliver_funcs);
+	lb_task_wrap(L, lb_deliver_maildir_start, "maildir");
+	lua_setfield(L, -2, "maildir");
 	lb_deliver_register_net(L);
 	lb_deliver_register_pipe(L);
 	return 1;

@@ -2,9 +2,11 @@
  * lua_deliver.h — shared by the delivery bindings (lua_deliver*.c).
  *
  * Every delivery target reports the same way: one outcome per recipient,
- * recorded on the transaction (smtp_rcpt_set_result, so the core knows
- * what is delivered and the queue can take the rest), logged with the
- * session id, target, recipient and outcome, and returned to Lua as
+ * recorded on the transaction when the delivery ends (smtp_rcpt_set_result,
+ * so the core knows what is delivered and the queue can take the rest, even
+ * if the hook is abandoned right after), logged with the session id,
+ * target, recipient and outcome, and returned to Lua (by the binding's
+ * collect step, inside the hook) as
  *
  *   { { index = 1, address = "a@x", code = 250, ecode = "2.0.0",
  *       text = "...", status = "delivered" | "tempfail" | "reject" }, ...,
@@ -45,13 +47,14 @@ void	lb_deliver_record(struct smtp_session *, const char *kind,
 	    const char *target, const struct dlv_outcome *, size_t n);
 
 /*
- * Record and log the outcomes and push the results table onto co.  kind is
- * "maildir", "lmtp", "smtp", "pipe"...; target names where it went.
- * Returns 1 (values pushed).
+ * Push the results table of outcomes already recorded (at completion,
+ * with lb_deliver_record) onto co, inside the hook (collect).  Returns 1.
  */
-int	lb_deliver_report(lua_State *co, struct smtp_session *, const char *kind,
-	    const char *target, const struct dlv_outcome *, size_t n,
-	    const char *error);
+int	lb_deliver_push(lua_State *co, const struct smtp_session *,
+	    const struct dlv_outcome *, size_t n, const char *error);
+
+/* An option table's field, without metamethods (pushes it). */
+void	lb_rawfield(lua_State *L, int idx, const char *name);
 
 /* The running hook must be the message hook with its message on disk. */
 struct lua_sess *lb_deliver_context(lua_State *L, const char *what);

@@ -17,7 +17,7 @@
  *                 -> { code = n, ecode = "x.y.z", text = "..." } (yields)
  *
  * lmtp and smtp run in the message hook; the results table and the
- * per-recipient recording and logging are lb_deliver_report()'s (kind
+ * per-recipient recording and logging are lb_deliver_record()'s (kind
  * "lmtp" or "smtp", target the `to` string or "host:port").  lmtp_check
  * runs in any hook (it needs no message): LHLO, MAIL FROM (sender, default
  * the transaction's, else <>), RCPT TO, QUIT, and returns the server's
@@ -31,10 +31,11 @@
  * = true with starttls = "required" and false otherwise, verify_name =
  * host.  Note that a hook also has timeouts.hook in all (default 60 s).
  *
- * Ownership: a net_job belongs to the pending operation.  It is freed
- * after the wake (completion) or by the cancel callback (the hook was
- * abandoned), which also cancels the client; the client never calls back
- * after a cancel, so no callback touches a dead session.
+ * Ownership: a net_job belongs to its operation (task.h).  The outcomes are
+ * recorded on the transaction when the client reports; the results table
+ * is built at collect, inside the hook.  A hook let go (session closed,
+ * timeout) cancels the client, which never calls back after a cancel, so
+ * no callback touches a dead session; the operation's free() frees the job.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,10 +47,12 @@
 #include "server.h"
 #include "smtp/smtp_parse.h"
 #include "smtp/smtp_session.h"
+#include "task/task.h"
 #include "util/log.h"
 #include "util/xmalloc.h"
 
 struct net_job {
+	struct task_op		*op;
 	struct lua_sess		*ls;
 	struct smtp_client	*cl;		/* NULL once it reported */
 	const char		*kind;		/* "lmtp", "smtp", "lmtp_check" */
@@ -64,6 +67,8 @@ struct net_job {
 static void
 job_free(struct net_job *j)
 {
+	if (j == NULL)
+		return;
 	free(j->rcpts);
 	free(j->out);
 	free(j->error);
@@ -100,7 +105,7 @@ opt_string(lua_State *L, const char *what, const char *name, size_t max)
 	const char *s;
 	size_t len;
 
-	lua_getfield(L, 1, name);
+	lb_rawfield(L, 1, name);
 	if (lua_isnil(L, -1)) {
 		lua_pop(L, 1);
 		return NULL;
@@ -121,7 +126,7 @@ opt_timeout(lua_State *L, const char *what)
 {
 	double t = 0;
 
-	lua_getfield(L, 1, "timeout");
+	lb_rawfield(L, 1, "timeout");
 	if (!lua_isnil(L, -1)) {
 		if (lua_type(L, -1) != LUA_TNUMBER || !(lua_tonumber(L, -1) > 0) ||
 		    lua_tonumber(L, -1) > 86400)
@@ -138,7 +143,7 @@ opt_bool(lua_State *L, const char *what, const char *name, bool dflt)
 {
 	bool v = dflt;
 
-	lua_getfield(L, 1, name);
+	lb_rawfield(L, 1, name);
 	if (!lua_isnil(L, -1)) {
 		if (lua_type(L, -1) != LUA_TBOOLEAN)
 			luaL_error(L, "%s: %s must be true or false", what, name);
@@ -164,7 +169,7 @@ opt_rcpts(lua_State *L, struct lua_sess *ls, size_t *n)
 {
 	size_t *list;
 
-	lua_getfield(L, 1, "rcpts");
+	lb_rawfield(L, 1, "rcpts");
 	list = lb_deliver_rcpts(L, lua_gettop(L), ls->s, n);
 	lua_pop(L, 1);
 	return list;
@@ -173,12 +178,11 @@ opt_rcpts(lua_State *L, struct lua_sess *ls, size_t *n)
 /* ---- completion ---- */
 
 static int
-push_report(lua_State *co, void *arg)
+push_report(lua_State *L, struct task_op *op)
 {
-	struct net_job *j = arg;
+	struct net_job *j = op->data;
 
-	return lb_deliver_report(co, j->ls->s, j->kind, j->target, j->out,
-	    j->nrcpts, j->error);
+	return lb_deliver_push(L, j->ls->s, j->out, j->nrcpts, j->error);
 }
 
 static void
@@ -188,32 +192,39 @@ delivery_done(void *arg, const struct smtpc_result *res, size_t n,
 	struct net_job *j = arg;
 
 	j->cl = NULL;		/* it frees itself from here on */
-	j->out = xcalloc(n ? n : 1, sizeof(*j->out));
-	for (size_t i = 0; i < n && i < j->nrcpts; i++) {
+	j->out = xcalloc(j->nrcpts ? j->nrcpts : 1, sizeof(*j->out));
+	for (size_t i = 0; i < j->nrcpts; i++) {
 		j->out[i].rcpt = j->rcpts[i];
-		j->out[i].code = res[i].code;
-		snprintf(j->out[i].ecode, sizeof(j->out[i].ecode), "%s",
-		    res[i].ecode);
-		snprintf(j->out[i].text, sizeof(j->out[i].text), "%s",
-		    res[i].text);
+		if (i < n) {
+			j->out[i].code = res[i].code;
+			snprintf(j->out[i].ecode, sizeof(j->out[i].ecode), "%s",
+			    res[i].ecode);
+			snprintf(j->out[i].text, sizeof(j->out[i].text), "%s",
+			    res[i].text);
+		} else {
+			j->out[i].code = 451;
+			snprintf(j->out[i].ecode, sizeof(j->out[i].ecode), "4.3.0");
+			snprintf(j->out[i].text, sizeof(j->out[i].text),
+			    "no outcome reported");
+		}
 	}
 	j->error = error != NULL ? xstrdup(error) : NULL;
-	lua_co_wake(j->ls, push_report, j);
-	job_free(j);
+	lb_deliver_record(j->ls->s, j->kind, j->target, j->out, j->nrcpts);
+	task_op_complete(j->op);
 }
 
 static int
-push_check(lua_State *co, void *arg)
+push_check(lua_State *L, struct task_op *op)
 {
-	struct net_job *j = arg;
+	struct net_job *j = op->data;
 
-	lua_createtable(co, 0, 3);
-	lua_pushinteger(co, j->check.code);
-	lua_setfield(co, -2, "code");
-	lua_pushstring(co, j->check.ecode);
-	lua_setfield(co, -2, "ecode");
-	lua_pushstring(co, j->check.text);
-	lua_setfield(co, -2, "text");
+	lua_createtable(L, 0, 3);
+	lua_pushinteger(L, j->check.code);
+	lua_setfield(L, -2, "code");
+	lua_pushstring(L, j->check.ecode);
+	lua_setfield(L, -2, "ecode");
+	lua_pushstring(L, j->check.text);
+	lua_setfield(L, -2, "text");
 	return 1;
 }
 
@@ -232,37 +243,51 @@ check_done(void *arg, const struct smtpc_result *res, size_t n,
 	    "text=\"%s\"", j->target, j->check.code,
 	    j->check.ecode[0] ? j->check.ecode : "-",
 	    log_excerpt(ex, j->check.text, strlen(j->check.text), 200));
-	lua_co_wake(j->ls, push_check, j);
-	job_free(j);
+	task_op_complete(j->op);
 }
 
-/* The hook was abandoned (session closed, hook timeout). */
+/* The hook let go (session closed, timeout): stop the client. */
 static void
-job_cancel(struct lua_sess *ls, void *arg)
+job_cancel(struct task_op *op)
 {
-	struct net_job *j = arg;
+	struct net_job *j = op->data;
 
-	(void)ls;
-	if (j->cl != NULL)
+	if (j != NULL && j->cl != NULL) {
 		smtp_client_cancel(j->cl);
-	job_free(j);
+		j->cl = NULL;
+	}
 }
+
+static void
+job_op_free(struct task_op *op)
+{
+	job_free(op->data);
+}
+
+static const struct task_op_ops deliver_ops = {
+	.name = "deliver", .push = push_report, .cancel = job_cancel,
+	.free = job_op_free,
+};
+static const struct task_op_ops check_ops = {
+	.name = "deliver.lmtp_check", .push = push_check, .cancel = job_cancel,
+	.free = job_op_free,
+};
 
 /*
  * Start the client for the running message hook and yield.  Takes
- * ownership of rcpts.
+ * ownership of rcpts; op was begun by the caller.
  */
 static int
-start_delivery(lua_State *L, struct lua_sess *ls, const char *kind,
-    const struct smtpc_target *t, const struct smtpc_opts *o, size_t *rcpts,
-    size_t nrcpts)
+start_delivery(lua_State *L, struct lua_sess *ls, struct task_op *op,
+    const char *kind, const struct smtpc_target *t, const struct smtpc_opts *o,
+    size_t *rcpts, size_t nrcpts)
 {
 	struct smtp_tx *tx = ls->s->tx;
 	struct net_job *j = xcalloc(1, sizeof(*j));
 	const char **addrs = xcalloc(nrcpts ? nrcpts : 1, sizeof(*addrs));
 	struct smtpc_msg m;
 
-	/* Nothing below raises (no pending operation: checked before). */
+	/* Nothing below raises. */
 	for (size_t i = 0; i < nrcpts; i++)
 		addrs[i] = tx->rcpts[rcpts[i]].address;
 	memset(&m, 0, sizeof(m));
@@ -272,6 +297,8 @@ start_delivery(lua_State *L, struct lua_sess *ls, const char *kind,
 	m.path = tx->spool.path;
 	m.eightbit = tx->opts.body == SMTP_BODY_8BITMIME;
 	m.smtputf8 = tx->opts.smtputf8;
+	j->op = op;
+	op->data = j;
 	j->ls = ls;
 	j->kind = kind;
 	snprintf(j->target, sizeof(j->target), "%s", t->name);
@@ -281,8 +308,7 @@ start_delivery(lua_State *L, struct lua_sess *ls, const char *kind,
 	j->cl = smtp_client_start(server.loop, ls->s->id, t, o, &m,
 	    delivery_done, j);
 	free(addrs);
-	lua_co_begin_wait(ls, job_cancel, j);
-	return lua_yield(L, 0);
+	return task_op_yield(L, op);
 }
 
 /* ---- the bindings ---- */
@@ -296,6 +322,7 @@ lb_deliver_lmtp(lua_State *L)
 	static const char *const known[] = { "to", "rcpts", "timeout", "lhlo",
 	    NULL };
 	const char *what = "deliver.lmtp", *to, *lhlo;
+	struct task_op *op;
 	struct lua_sess *ls;
 	struct smtpc_target t;
 	struct smtpc_opts o;
@@ -303,9 +330,6 @@ lb_deliver_lmtp(lua_State *L)
 
 	luaL_checktype(L, 1, LUA_TTABLE);
 	ls = lb_deliver_context(L, what);
-	if (ls->waiting)
-		return luaL_error(L, "%s: busy: another operation is pending",
-		    what);
 	check_keys(L, what, known);
 	if ((to = opt_string(L, what, "to", 300)) == NULL)
 		return luaL_error(L, "%s: to = \"unix:/path\" or \"host:port\" "
@@ -317,8 +341,9 @@ lb_deliver_lmtp(lua_State *L)
 	o.helo = lhlo != NULL ? lhlo : ls->s->cfg->hostname;
 	o.tls = SMTPC_TLS_NONE;
 	o.timeout = opt_timeout(L, what);
-	rcpts = opt_rcpts(L, ls, &nrcpts);
-	return start_delivery(L, ls, "lmtp", &t, &o, rcpts, nrcpts);
+	op = task_op_begin(L, &deliver_ops, NULL, 0);
+	rcpts = opt_rcpts(L, ls, &nrcpts);	/* raises before it allocates */
+	return start_delivery(L, ls, op, "lmtp", &t, &o, rcpts, nrcpts);
 }
 
 /***
@@ -334,6 +359,7 @@ lb_deliver_smtp(lua_State *L)
 	    "helo", "rcpts", "timeout", NULL };
 	const char *what = "deliver.smtp", *host, *mode, *helo;
 	char spec[SMTP_DOMAIN_MAX + 16], port[8] = "25";
+	struct task_op *op;
 	struct lua_sess *ls;
 	struct smtpc_target t;
 	struct smtpc_opts o;
@@ -341,13 +367,10 @@ lb_deliver_smtp(lua_State *L)
 
 	luaL_checktype(L, 1, LUA_TTABLE);
 	ls = lb_deliver_context(L, what);
-	if (ls->waiting)
-		return luaL_error(L, "%s: busy: another operation is pending",
-		    what);
 	check_keys(L, what, known);
 	if ((host = opt_string(L, what, "host", SMTP_DOMAIN_MAX)) == NULL)
 		return luaL_error(L, "%s: host is required", what);
-	lua_getfield(L, 1, "port");
+	lb_rawfield(L, 1, "port");
 	if (!lua_isnil(L, -1)) {
 		lua_Number p = lua_tonumber(L, -1);
 
@@ -382,15 +405,15 @@ lb_deliver_smtp(lua_State *L)
 	helo = opt_string(L, what, "helo", SMTP_HELO_MAX);
 	o.helo = helo != NULL ? helo : ls->s->cfg->hostname;
 	o.timeout = opt_timeout(L, what);
-	lua_getfield(L, 1, "auth");
+	lb_rawfield(L, 1, "auth");
 	if (!lua_isnil(L, -1)) {
 		size_t ul, pl;
 
 		if (!lua_istable(L, -1))
 			return luaL_error(L, "%s: auth = { user = ..., pass = "
 			    "... }", what);
-		lua_getfield(L, -1, "user");
-		lua_getfield(L, -2, "pass");
+		lb_rawfield(L, -1, "user");
+		lb_rawfield(L, -2, "pass");
 		if (lua_type(L, -2) != LUA_TSTRING ||
 		    lua_type(L, -1) != LUA_TSTRING)
 			return luaL_error(L, "%s: auth needs user and pass "
@@ -403,8 +426,9 @@ lb_deliver_smtp(lua_State *L)
 			    "1-%d characters without NUL", what, SMTPC_AUTH_MAX);
 		/* Kept on the stack (below) until the client copied them. */
 	}
-	rcpts = opt_rcpts(L, ls, &nrcpts);
-	return start_delivery(L, ls, "smtp", &t, &o, rcpts, nrcpts);
+	op = task_op_begin(L, &deliver_ops, NULL, 0);
+	rcpts = opt_rcpts(L, ls, &nrcpts);	/* raises before it allocates */
+	return start_delivery(L, ls, op, "smtp", &t, &o, rcpts, nrcpts);
 }
 
 static void
@@ -435,13 +459,11 @@ lb_deliver_lmtp_check(lua_State *L)
 	struct smtpc_target t;
 	struct smtpc_opts o;
 	struct smtpc_msg m;
+	struct task_op *op;
 	struct net_job *j;
 
 	luaL_checktype(L, 1, LUA_TTABLE);
-	ls = lua_co_current(L, what);
-	if (ls->waiting)
-		return luaL_error(L, "%s: busy: another operation is pending",
-		    what);
+	ls = lb_session_task(L, what);
 	check_keys(L, what, known);
 	if ((to = opt_string(L, what, "to", 300)) == NULL)
 		return luaL_error(L, "%s: to is required", what);
@@ -449,7 +471,7 @@ lb_deliver_lmtp_check(lua_State *L)
 	if ((rcpt = opt_string(L, what, "rcpt", SMTP_PATH_MAX)) == NULL)
 		return luaL_error(L, "%s: rcpt is required", what);
 	check_address(L, what, "rcpt", rcpt, false);
-	lua_getfield(L, 1, "sender");
+	lb_rawfield(L, 1, "sender");
 	if (lua_isnil(L, -1))
 		sender = ls->s->tx != NULL ? ls->s->tx->sender : "";
 	else if (lua_type(L, -1) == LUA_TSTRING)
@@ -473,23 +495,25 @@ lb_deliver_lmtp_check(lua_State *L)
 	m.rcpts = &rcpt;
 	m.nrcpts = 1;
 	m.smtputf8 = ls->s->tx != NULL && ls->s->tx->opts.smtputf8;
+	op = task_op_begin(L, &check_ops, NULL, 0);	/* the last that raises */
 	j = xcalloc(1, sizeof(*j));
+	j->op = op;
+	op->data = j;
 	j->ls = ls;
 	j->kind = "lmtp_check";
 	snprintf(j->target, sizeof(j->target), "%s", t.name);
 	j->cl = smtp_client_start(server.loop, ls->s->id, &t, &o, &m,
 	    check_done, j);
-	lua_co_begin_wait(ls, job_cancel, j);
-	return lua_yield(L, 0);
+	return task_op_yield(L, op);
 }
 
 void
 lb_deliver_register_net(lua_State *L)
 {
-	lua_pushcfunction(L, lb_deliver_lmtp);
+	lb_task_wrap(L, lb_deliver_lmtp, "lmtp");
 	lua_setfield(L, -2, "lmtp");
-	lua_pushcfunction(L, lb_deliver_smtp);
+	lb_task_wrap(L, lb_deliver_smtp, "smtp");
 	lua_setfield(L, -2, "smtp");
-	lua_pushcfunction(L, lb_deliver_lmtp_check);
+	lb_task_wrap(L, lb_deliver_lmtp_check, "lmtp_check");
 	lua_setfield(L, -2, "lmtp_check");
 }

@@ -74,6 +74,7 @@
 #include "lua/lua_vm.h"
 #include "server.h"
 #include "smtp/smtp_session.h"
+#include "task/task.h"
 #include "util/log.h"
 #include "util/xmalloc.h"
 
@@ -103,17 +104,20 @@ static const struct {
 };
 
 /*
- * One deliver.pipe call in flight.  Owned by the binding: freed by
- * pipe_done() after the coroutine was resumed, or by pipe_cancel().
+ * One deliver.pipe call in flight.  Owned by its operation (task.h): the
+ * outcomes are recorded when the child is reaped (and, for lmtp, the
+ * exchange is over), the results table is built at collect, and the
+ * operation's free() frees the job; a hook that lets go cancels the run
+ * and the client first, which never call back after that.
  */
 struct pipe_job {
+	struct task_op		*op;
 	struct lua_sess		*ls;
 	struct pipe_run		*run;		/* borrowed, see pipe.h */
 	char			*target;	/* argv[1] */
 	size_t			*rcpts;		/* 0-based indices */
 	size_t			 nrcpts;
 	double			 timeout;
-	const struct pipe_result *res;		/* during pipe_done() only */
 	/*
 	 * lmtp = true: the child speaks LMTP on stdin/stdout (RFC 2033).
 	 * The call ends when the LMTP exchange is over AND the child was
@@ -121,8 +125,8 @@ struct pipe_job {
 	 */
 	bool			 lmtp;
 	struct smtp_client	*client;	/* borrowed until lmtp_done() */
-	struct dlv_outcome	*lmtp_out;	/* once the exchange is over */
-	char			*lmtp_error;
+	struct dlv_outcome	*out;		/* the outcomes, once known */
+	char			*error;
 	bool			 child_done;
 	struct pipe_result	 child;		/* a copy; output in child_output */
 	char			*child_output;
@@ -131,10 +135,12 @@ struct pipe_job {
 static void
 job_free(struct pipe_job *j)
 {
+	if (j == NULL)
+		return;
 	free(j->target);
 	free(j->rcpts);
-	free(j->lmtp_out);
-	free(j->lmtp_error);
+	free(j->out);
+	free(j->error);
 	free(j->child_output);
 	free(j);
 }
@@ -207,12 +213,49 @@ map_result(const struct pipe_job *j, const struct pipe_result *res,
 	return what;
 }
 
+/* exit/signal, output and output_dropped of the child, into the table. */
+static void
+push_child(lua_State *L, const struct pipe_job *j)
+{
+	if (j->child.how == PIPE_END_EXIT) {
+		lua_pushinteger(L, j->child.status);
+		lua_setfield(L, -2, "exit");
+	} else if (j->child.how == PIPE_END_SIGNAL) {
+		lua_pushinteger(L, j->child.status);
+		lua_setfield(L, -2, "signal");
+	}
+	lua_pushstring(L, j->child_output != NULL ? j->child_output : "");
+	lua_setfield(L, -2, "output");
+	lua_pushnumber(L, (lua_Number)j->child.dropped);
+	lua_setfield(L, -2, "output_dropped");
+}
+
 static int
-push_result(lua_State *co, void *arg)
+push_result(lua_State *L, struct task_op *op)
+{
+	struct pipe_job *j = op->data;
+
+	lb_deliver_push(L, j->ls->s, j->out, j->nrcpts, j->error);
+	push_child(L, j);
+	return 1;
+}
+
+/* Keep the reaped child's result past the callback. */
+static void
+keep_child(struct pipe_job *j, const struct pipe_result *res)
+{
+	j->run = NULL;
+	j->child = *res;
+	j->child.output = NULL;
+	j->child_output = xstrndup(res->output, res->output_len);
+	j->child_done = true;
+}
+
+/* The runner reaped the child (libev callback): outcomes from its end. */
+static void
+pipe_done(const struct pipe_result *res, void *arg)
 {
 	struct pipe_job *j = arg;
-	const struct pipe_result *res = j->res;
-	struct dlv_outcome *out = xcalloc(j->nrcpts, sizeof(*out));
 	char what[128], text[SMTP_REPLY_TEXT_MAX + 1], clean[SMTP_REPLY_TEXT_MAX + 1];
 	const char *error, *ecode;
 	int code;
@@ -225,73 +268,27 @@ push_result(lua_State *co, void *arg)
 		snprintf(text, sizeof(text), "%s%s%s", what, clean[0] ? ": " : "",
 		    clean);
 	}
+	j->out = xcalloc(j->nrcpts ? j->nrcpts : 1, sizeof(*j->out));
 	for (size_t i = 0; i < j->nrcpts; i++) {
-		out[i].rcpt = j->rcpts[i];
-		out[i].code = code;
-		snprintf(out[i].ecode, sizeof(out[i].ecode), "%s", ecode);
-		snprintf(out[i].text, sizeof(out[i].text), "%s", text);
+		j->out[i].rcpt = j->rcpts[i];
+		j->out[i].code = code;
+		snprintf(j->out[i].ecode, sizeof(j->out[i].ecode), "%s", ecode);
+		snprintf(j->out[i].text, sizeof(j->out[i].text), "%s", text);
 	}
-	lb_deliver_report(co, j->ls->s, "pipe", j->target, out, j->nrcpts, error);
-	free(out);
-	if (res->how == PIPE_END_EXIT) {
-		lua_pushinteger(co, res->status);
-		lua_setfield(co, -2, "exit");
-	} else if (res->how == PIPE_END_SIGNAL) {
-		lua_pushinteger(co, res->status);
-		lua_setfield(co, -2, "signal");
-	}
-	lua_pushlstring(co, res->output, res->output_len);
-	lua_setfield(co, -2, "output");
-	lua_pushnumber(co, (lua_Number)res->dropped);
-	lua_setfield(co, -2, "output_dropped");
-	return 1;
+	j->error = error != NULL ? xstrdup(error) : NULL;
+	keep_child(j, res);
+	lb_deliver_record(j->ls->s, "pipe", j->target, j->out, j->nrcpts);
+	task_op_complete(j->op);
 }
 
-/* The runner reaped the child (libev callback). */
-static void
-pipe_done(const struct pipe_result *res, void *arg)
-{
-	struct pipe_job *j = arg;
-
-	j->run = NULL;
-	j->res = res;
-	/* Resumes the hook; it may start another deliver.pipe meanwhile. */
-	lua_co_wake(j->ls, push_result, j);
-	job_free(j);
-}
-
-/* LMTP over stdio: the outcomes are the LMTP replies. */
-static int
-push_lmtp_result(lua_State *co, void *arg)
-{
-	struct pipe_job *j = arg;
-	char what[128];
-
-	lb_deliver_report(co, j->ls->s, "pipe-lmtp", j->target, j->lmtp_out,
-	    j->nrcpts, j->lmtp_error);
-	pipe_result_describe(&j->child, what, sizeof(what));
-	if (j->child.how == PIPE_END_EXIT) {
-		lua_pushinteger(co, j->child.status);
-		lua_setfield(co, -2, "exit");
-	} else if (j->child.how == PIPE_END_SIGNAL) {
-		lua_pushinteger(co, j->child.status);
-		lua_setfield(co, -2, "signal");
-	}
-	lua_pushstring(co, j->child_output ? j->child_output : "");
-	lua_setfield(co, -2, "output");
-	lua_pushnumber(co, (lua_Number)j->child.dropped);
-	lua_setfield(co, -2, "output_dropped");
-	return 1;
-}
-
-/* Both halves are over: resume the hook. */
+/* Both halves of an LMTP pipe are over: the hook may go on. */
 static void
 lmtp_maybe_finish(struct pipe_job *j)
 {
-	if (j->lmtp_out == NULL || !j->child_done)
+	if (j->out == NULL || !j->child_done)
 		return;
-	lua_co_wake(j->ls, push_lmtp_result, j);
-	job_free(j);
+	lb_deliver_record(j->ls->s, "pipe-lmtp", j->target, j->out, j->nrcpts);
+	task_op_complete(j->op);
 }
 
 static void
@@ -301,16 +298,23 @@ lmtp_done(void *arg, const struct smtpc_result *res, size_t n,
 	struct pipe_job *j = arg;
 
 	j->client = NULL;
-	j->lmtp_out = xcalloc(j->nrcpts, sizeof(*j->lmtp_out));
-	for (size_t i = 0; i < j->nrcpts && i < n; i++) {
-		j->lmtp_out[i].rcpt = j->rcpts[i];
-		j->lmtp_out[i].code = res[i].code;
-		snprintf(j->lmtp_out[i].ecode, sizeof(j->lmtp_out[i].ecode), "%s",
-		    res[i].ecode);
-		snprintf(j->lmtp_out[i].text, sizeof(j->lmtp_out[i].text), "%s",
-		    res[i].text);
+	j->out = xcalloc(j->nrcpts ? j->nrcpts : 1, sizeof(*j->out));
+	for (size_t i = 0; i < j->nrcpts; i++) {
+		j->out[i].rcpt = j->rcpts[i];
+		if (i < n) {
+			j->out[i].code = res[i].code;
+			snprintf(j->out[i].ecode, sizeof(j->out[i].ecode), "%s",
+			    res[i].ecode);
+			snprintf(j->out[i].text, sizeof(j->out[i].text), "%s",
+			    res[i].text);
+		} else {
+			j->out[i].code = 451;
+			snprintf(j->out[i].ecode, sizeof(j->out[i].ecode), "4.3.0");
+			snprintf(j->out[i].text, sizeof(j->out[i].text),
+			    "no LMTP reply");
+		}
 	}
-	j->lmtp_error = error != NULL ? xstrdup(error) : NULL;
+	j->error = error != NULL ? xstrdup(error) : NULL;
 	/* The child ends after QUIT; its timeout bounds the wait. */
 	lmtp_maybe_finish(j);
 }
@@ -320,27 +324,36 @@ lmtp_child_done(const struct pipe_result *res, void *arg)
 {
 	struct pipe_job *j = arg;
 
-	j->run = NULL;
-	j->child = *res;
-	j->child.output = NULL;
-	j->child_output = xstrndup(res->output, res->output_len);
-	j->child_done = true;
+	keep_child(j, res);
 	lmtp_maybe_finish(j);
 }
 
-/* The hook was abandoned: kill, reap in the background, forget. */
+/* The hook let go: kill, reap in the background, forget. */
 static void
-pipe_cancel(struct lua_sess *ls, void *arg)
+pipe_cancel(struct task_op *op)
 {
-	struct pipe_job *j = arg;
+	struct pipe_job *j = op->data;
 
-	(void)ls;
+	if (j == NULL)
+		return;
 	if (j->client != NULL)
 		smtp_client_cancel(j->client);
+	j->client = NULL;
 	if (j->run != NULL)
 		pipe_run_cancel(j->run);
-	job_free(j);
+	j->run = NULL;
 }
+
+static void
+pipe_op_free(struct task_op *op)
+{
+	job_free(op->data);
+}
+
+static const struct task_op_ops pipe_ops = {
+	.name = "deliver.pipe", .push = push_result, .cancel = pipe_cancel,
+	.free = pipe_op_free,
+};
 
 /* ---- argument checks: all of them raise, none allocates C memory ---- */
 
@@ -575,6 +588,7 @@ lb_deliver_pipe(lua_State *L)
 	struct lua_sess *ls = lb_deliver_context(L, "deliver.pipe");
 	struct smtp_session *s = ls->s;
 	struct pipe_spec spec;
+	struct task_op *op;
 	struct pipe_job *j;
 	char **argv, **cenv, *benv[ENV_BUILTINS], **envp, err[512];
 	size_t ncenv, nbenv, *rcpts, nrcpts;
@@ -586,12 +600,12 @@ lb_deliver_pipe(lua_State *L)
 	luaL_checktype(L, 1, LUA_TTABLE);
 	lua_settop(L, 1);
 	check_options(L);
-	lua_getfield(L, 1, "argv");		/* 2 */
-	lua_getfield(L, 1, "env");		/* 3 */
-	lua_getfield(L, 1, "rcpts");		/* 4 */
-	lua_getfield(L, 1, "timeout");		/* 5 */
-	lua_getfield(L, 1, "output_max");	/* 6 */
-	lua_getfield(L, 1, "crlf");		/* 7 */
+	lb_rawfield(L, 1, "argv");		/* 2 */
+	lb_rawfield(L, 1, "env");		/* 3 */
+	lb_rawfield(L, 1, "rcpts");		/* 4 */
+	lb_rawfield(L, 1, "timeout");		/* 5 */
+	lb_rawfield(L, 1, "output_max");	/* 6 */
+	lb_rawfield(L, 1, "crlf");		/* 7 */
 	argv = check_argv(L, 2);
 	cenv = check_env(L, 3, &ncenv, &override);
 	timeout = check_number(L, 5, "timeout", PIPE_TIMEOUT_DEFAULT, 0.001,
@@ -603,13 +617,12 @@ lb_deliver_pipe(lua_State *L)
 	if (!lua_isnil(L, 7) && !lua_isboolean(L, 7))
 		luaL_error(L, "deliver.pipe: crlf must be a boolean");
 	crlf = lua_toboolean(L, 7);
-	lua_getfield(L, 1, "lmtp");
+	lb_rawfield(L, 1, "lmtp");
 	if (!lua_isnil(L, -1) && !lua_isboolean(L, -1))
 		luaL_error(L, "deliver.pipe: lmtp must be a boolean");
 	lmtp = lua_toboolean(L, -1);
 	lua_pop(L, 1);
-	if (ls->waiting)
-		luaL_error(L, "deliver.pipe: busy: another operation is pending");
+	op = task_op_begin(L, &pipe_ops, NULL, 0);	/* may raise: busy */
 	top = lua_gettop(L);
 	/* Raises before it allocates; the last call that may raise. */
 	rcpts = lb_deliver_rcpts(L, 4, s, &nrcpts);
@@ -631,6 +644,8 @@ lb_deliver_pipe(lua_State *L)
 	spec.tag = s->tx->id;
 
 	j = xcalloc(1, sizeof(*j));
+	j->op = op;
+	op->data = j;
 	j->ls = ls;
 	j->target = xstrdup(argv[0]);
 	j->rcpts = rcpts;
@@ -644,28 +659,23 @@ lb_deliver_pipe(lua_State *L)
 		free(benv[i]);
 	free(envp);
 	if (j->run == NULL) {
-		/* Fast path: nothing to wait for, answer now. */
-		struct dlv_outcome *out = xcalloc(nrcpts, sizeof(*out));
+		/* Nothing to wait for: the outcome is known now. */
 		char ex[LOG_EXCERPT_BUFSZ(200)];
 
 		log_error(s->id, "pipe start-failed tx=%s error=\"%s\"",
 		    s->tx->id, log_excerpt(ex, err, strlen(err), 200));
+		j->out = xcalloc(nrcpts ? nrcpts : 1, sizeof(*j->out));
 		for (size_t i = 0; i < nrcpts; i++) {
-			out[i].rcpt = rcpts[i];
-			out[i].code = 451;
-			snprintf(out[i].ecode, sizeof(out[i].ecode), "4.3.0");
-			clean_text(out[i].text, sizeof(out[i].text), err,
+			j->out[i].rcpt = rcpts[i];
+			j->out[i].code = 451;
+			snprintf(j->out[i].ecode, sizeof(j->out[i].ecode), "4.3.0");
+			clean_text(j->out[i].text, sizeof(j->out[i].text), err,
 			    strlen(err));
 		}
-		lua_settop(L, 0);
-		lb_deliver_report(L, s, "pipe", j->target, out, nrcpts, err);
-		free(out);
-		lua_pushliteral(L, "");
-		lua_setfield(L, -2, "output");
-		lua_pushnumber(L, 0);
-		lua_setfield(L, -2, "output_dropped");
-		job_free(j);
-		return 1;
+		j->error = xstrdup(err);
+		lb_deliver_record(s, "pipe", j->target, j->out, nrcpts);
+		task_op_complete(op);		/* before the yield: no yield */
+		return task_op_yield(L, op);
 	}
 	if (lmtp) {
 		struct smtpc_opts o;
@@ -693,13 +703,12 @@ lb_deliver_pipe(lua_State *L)
 		    &m, lmtp_done, j);
 		free(to);
 	}
-	lua_co_begin_wait(ls, pipe_cancel, j);	/* cannot raise: checked */
-	return lua_yield(L, 0);
+	return task_op_yield(L, op);
 }
 
 void
 lb_deliver_register_pipe(lua_State *L)
 {
-	lua_pushcfunction(L, lb_deliver_pipe);
+	lb_task_wrap(L, lb_deliver_pipe, "pipe");
 	lua_setfield(L, -2, "pipe");
 }

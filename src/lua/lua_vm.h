@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "util/workq.h"
 #include "smtp/hook.h"
 
 struct smtp_session;
@@ -44,56 +45,64 @@ int	lua_vm_load(const char *path, struct define *, size_t ndefines,
 	    struct config *cfg, char *err, size_t errlen);
 void	lua_vm_close(void);
 
-/* ---- per-session state and the one yield/resume path (lua_co.c) ---- */
+/* ---- per-session state (lua_hooks.c) ---- */
 
-struct lua_sess;
-typedef void	(*co_cancel_fn)(struct lua_sess *, void *arg);
-typedef int	(*co_push_fn)(lua_State *co, void *arg);
+struct task;
 
 struct lua_sess {
 	struct smtp_session	*s;
 	int			 ud_ref;	/* session userdata */
 	int			 data_ref;	/* s.data */
-	/* The running hook. */
-	lua_State		*co;
-	int			 co_ref;
+	/* The running hook: a task of the task layer (src/task). */
+	struct task		*task;
 	enum hook_id		 hook;
-	uint64_t		 gen;		/* bumped at every start/stop */
-	ev_timer		 hook_timer;	/* timeout_hook, across yields */
 	bool			 in_run;	/* inside hook_ops.run() */
 	bool			 done_sync;
 	struct hook_verdict	*sync_out;
-	/* The pending operation of the hook, if it yielded. */
-	bool			 waiting;
-	co_cancel_fn		 cancel;
-	void			*cancel_arg;
-	ev_timer		 op_timer;	/* free for the operation's use */
 };
 
-/* The session whose hook is being resumed right now, or NULL. */
-struct lua_sess	*lua_co_running(void);
-/* The session whose hook is running; raises outside a hook. */
-struct lua_sess	*lua_co_current(lua_State *L, const char *what);
 /*
- * Declare that the running hook will yield for an operation.  Raises if
- * one is already pending.  cancel() is called if the hook is abandoned
- * (session closed, hook timeout) before lua_co_wake(); it must stop the
- * operation's watchers and make any later completion a no-op.
+ * The session whose hook is running in L, for a binding called "what";
+ * raises outside a session's hook.
  */
-void	lua_co_begin_wait(struct lua_sess *, co_cancel_fn, void *arg);
+struct lua_sess	*lb_session_task(lua_State *L, const char *what);
+/* The same or NULL, without raising. */
+struct lua_sess	*lb_session_running(lua_State *L);
+
+/* lua_task.c: a yielding binding is start() + collect() (see there). */
+void	lb_task_wrap(lua_State *L, lua_CFunction start, const char *name);
+void	lb_task_wrap_collect(lua_State *L, lua_CFunction start,
+	    lua_CFunction collect, const char *name);
+void	lb_task_register(lua_State *L);
+
 /*
- * Complete the pending operation: push() its results onto the coroutine
- * and resume it.  Only from an event-loop callback.  May finish the hook
- * and so run the session's next command.
+ * Blocking work on a pool as the operation of a hook.  A binding embeds
+ * struct lb_work first in its job, fills run/finish/push/free, begins an
+ * operation whose ops are { name, lb_work_push, lb_work_cancel,
+ * lb_work_free } and returns lb_work_yield(L, op, pool, &job->lw).  run()
+ * executes on the pool; finish() on the loop thread when the hook still
+ * waits (record outcomes there, not in push); push() inside the coroutine
+ * at collect; free() once neither the pool nor the hook holds the job —
+ * a job whose hook let go (session closed, timeout) finishes its work and
+ * is freed then.
  */
-void	lua_co_wake(struct lua_sess *, co_push_fn, void *arg);
-/* Resume with nargs values pushed on ls->co (start of a hook). */
-void	lua_co_resume(struct lua_sess *, int nargs);
-/* Deliver a verdict: drop the coroutine, tell the session. */
-void	lua_co_finish(struct lua_sess *, const struct hook_verdict *);
-/* Drop the coroutine with no verdict (the session is closing). */
-void	lua_co_abandon(struct lua_sess *);
-void	lua_co_hook_timeout(struct ev_loop *, ev_timer *, int);
+struct task_op;
+struct workq;
+struct lb_work {
+	struct work	 work;		/* first: the pool's handle */
+	struct task_op	*op;		/* NULL once the hook let go */
+	bool		 in_pool;
+	bool		 orphan;
+	void		(*run)(struct lb_work *);
+	void		(*finish)(struct lb_work *);
+	int		(*push)(lua_State *, struct lb_work *);
+	void		(*free)(struct lb_work *);
+};
+int	lb_work_push(lua_State *, struct task_op *);
+void	lb_work_cancel(struct task_op *);
+void	lb_work_free(struct task_op *);
+int	lb_work_yield(lua_State *, struct task_op *, struct workq *,
+	    struct lb_work *);
 
 /* lua_hooks.c */
 extern const struct hook_ops lua_hook_ops;
