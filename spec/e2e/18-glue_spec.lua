@@ -351,10 +351,17 @@ end
     end)
 
   it("frees sessions whose helo hook disconnects while the disconnect hook yields #glue", function()
+    -- Every 100 sessions a full GC, so that RSS measures what C keeps, not
+    -- Lua garbage that is merely not collected yet.
     local srv = H.start_server{ config = H.basic_config .. [[
-function hooks.helo(s, name) return smtp.disconnect() end
+local n = 0
+function hooks.helo(s, name)
+  if name == "bye.test" then return smtp.disconnect() end
+end
 function hooks.disconnect(s)
   smtp.sleep(0.05)
+  n = n + 1
+  if n % 100 == 0 then collectgarbage() end
   smtp.log("disconnect hook done")
 end
 ]] }
@@ -363,14 +370,16 @@ end
       for _ = 1, n do
         local c = H.connect(srv.port)
         c:expect(220)
-        c:send("EHLO client.test\r\n")
+        c:send("EHLO bye.test\r\n")
         c:expect(421, "^421 4%.7%.0 ")
         assert(c:closed(10), "not disconnected after 421")
         c:close()
       end
     end
-    local warm = 100
+    -- The warm-up brings the heap to its working size: what grows after
+    -- it, over as many sessions again, is what sessions leave behind.
     local n = SANITIZED and 200 or 1000
+    local warm = n
     round(warm)
     H.wait_for(function() return srv:count_log("disconnect hook done") >= warm end, 10,
       "the warm-up disconnect hooks")
@@ -379,6 +388,7 @@ end
     H.wait_for(function() return srv:count_log("disconnect hook done") >= warm + n end, 10,
       "every disconnect hook")
     assert.equals(warm + n, srv:count_log("smtp disconnect reason="))
+    H.sleep(0.2)
     if not SANITIZED then
       -- Each leaked session held about 1.8 KiB: 1000 of them ~1.8 MB.
       local grown = H.rss_kb(srv.pid) - before
@@ -409,6 +419,9 @@ function hooks.message(s, msg)
   -- Garbage of earlier messages goes first: RSS then shows C leaks only.
   collectgarbage()
   local v = msg:header("X-Long")
+  if v == nil and msg:header("Subject") ~= "long header" then
+    return smtp.accept()	-- assert_serving's plain message
+  end
   local listed
   for _, h in ipairs(msg:headers()) do
     if h.name == "X-Long" then listed = h.value end
