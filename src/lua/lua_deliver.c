@@ -195,9 +195,10 @@ lb_deliver_record(struct smtp_session *s, const char *kind, const char *target,
 {
 	struct smtp_tx *tx = s->tx;
 	char ex[LOG_EXCERPT_BUFSZ(200)], tg[LOG_EXCERPT_BUFSZ(200)];
+	char to[LOG_ADDR_BUFSZ];
 
 	/* The target comes from the config: escape it like client text. */
-	log_excerpt(tg, target, strlen(target), 200);
+	log_token(tg, target, 200);
 	for (size_t i = 0; i < n; i++) {
 		const struct dlv_outcome *o = &out[i];
 		struct smtp_rcpt *r = &tx->rcpts[o->rcpt];
@@ -207,7 +208,8 @@ lb_deliver_record(struct smtp_session *s, const char *kind, const char *target,
 		log_sid(o->code >= 200 && o->code < 300 ? LOG_LVL_INFO :
 		    LOG_LVL_WARN, s->id, "deliver %s tx=%s to=<%s> target=%s "
 		    "result=%s code=%d ecode=%s text=\"%s\"", kind, tx->id,
-		    r->address, tg, outcome_status(o->code), o->code,
+		    log_token(to, r->address, 256), tg, outcome_status(o->code),
+		    o->code,
 		    o->ecode[0] ? o->ecode : "-",
 		    log_excerpt(ex, o->text, strlen(o->text), 200));
 	}

@@ -141,59 +141,88 @@ spool_close(struct spool_file *f)
 	f->path = NULL;
 }
 
+/* Record the first failure: what failed (for the log) and its errno. */
+static int
+commit_fail(struct spool_commit_err *e, int errnum, const char *fmt,
+    const char *arg)
+{
+	e->errnum = errnum;
+	snprintf(e->text, sizeof(e->text), fmt, arg, strerror(errnum));
+	return -1;
+}
+
 int
 spool_commit(const char *dir, struct spool_file *f, const char *id,
-    const char *env, size_t envlen, char *err, size_t errlen)
+    const char *env, size_t envlen, struct spool_commit_err *e)
 {
 	char envtmp[PATH_MAX], envq[PATH_MAX], msgq[PATH_MAX], qdir[PATH_MAX];
-	int efd, qfd = -1;
+	int efd, qfd, saved;
 
-	snprintf(qdir, sizeof(qdir), "%s/queue", dir);
-	snprintf(envtmp, sizeof(envtmp), "%s/tmp/%s.env", dir, id);
-	snprintf(envq, sizeof(envq), "%s/queue/%s.env", dir, id);
-	snprintf(msgq, sizeof(msgq), "%s/queue/%s", dir, id);
-
-	if (f->err != 0 || f->wlen != 0) {
-		snprintf(err, errlen, "spool write: %s", f->err ?
-		    strerror(f->err) : "not flushed");
-		return -1;
-	}
-	if (fsync(f->fd) != 0) {
-		snprintf(err, errlen, "fsync %s: %s", f->path, strerror(errno));
-		return -1;
-	}
-	efd = open(envtmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (efd < 0) {
-		snprintf(err, errlen, "open %s: %s", envtmp, strerror(errno));
-		return -1;
-	}
+	memset(e, 0, sizeof(*e));
+	/* Whatever happens, this file is not handed to another message. */
+	f->reusable = false;
+	if ((size_t)snprintf(qdir, sizeof(qdir), "%s/queue", dir) >= sizeof(qdir) ||
+	    (size_t)snprintf(envtmp, sizeof(envtmp), "%s/tmp/%s.env", dir, id) >=
+	    sizeof(envtmp) ||
+	    (size_t)snprintf(envq, sizeof(envq), "%s/queue/%s.env", dir, id) >=
+	    sizeof(envq) ||
+	    (size_t)snprintf(msgq, sizeof(msgq), "%s/queue/%s", dir, id) >=
+	    sizeof(msgq))
+		return commit_fail(e, ENAMETOOLONG, "path %s: %s", dir);
+	if (f->err != 0 || f->wlen != 0)
+		return commit_fail(e, f->err ? f->err : EIO, "spool write %s: %s",
+		    f->path);
+	/* 1. The message's bytes are on disk. */
+	if (fsync(f->fd) != 0)
+		return commit_fail(e, errno, "fsync %s: %s", f->path);
+	/* 2. The envelope is written and on disk, still outside queue/. */
+	efd = open(envtmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (efd < 0)
+		return commit_fail(e, errno, "open %s: %s", envtmp);
 	if (write_all(efd, env, envlen) != 0 || fsync(efd) != 0) {
-		snprintf(err, errlen, "write %s: %s", envtmp, strerror(errno));
+		saved = errno;
 		close(efd);
 		unlink(envtmp);
-		return -1;
+		return commit_fail(e, saved, "write %s: %s", envtmp);
 	}
-	close(efd);
-	/* Envelope first: a queue file is complete only with its envelope. */
-	if (rename(envtmp, envq) != 0 || rename(f->path, msgq) != 0) {
-		snprintf(err, errlen, "rename into %s: %s", qdir, strerror(errno));
+	if (close(efd) != 0) {
+		saved = errno;
 		unlink(envtmp);
-		return -1;
+		return commit_fail(e, saved, "close %s: %s", envtmp);
 	}
-	/* Commits running at the same time share the directory's fsync. */
-	if ((qfd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
-	    groupsync(qfd) != 0) {
-		snprintf(err, errlen, "fsync %s: %s", qdir, strerror(errno));
-		if (qfd >= 0)
-			close(qfd);
-		return -1;
-	}
-	close(qfd);
 	/*
-	 * The file is queue/<id> now.  XXX: this string is swapped on a worker
-	 * thread; the loop thread does not touch f while the commit runs.
+	 * 3. The message into queue/, then 4. its envelope: the envelope is
+	 * the commit record, so a queue/ entry without one is an orphan that
+	 * start-up removes, never a message delivered half.
 	 */
+	if (rename(f->path, msgq) != 0) {
+		saved = errno;
+		unlink(envtmp);
+		return commit_fail(e, saved, "rename into %s: %s", qdir);
+	}
 	free(f->path);
 	f->path = xstrdup(msgq);
+	if (rename(envtmp, envq) != 0) {
+		saved = errno;
+		unlink(envtmp);
+		unlink(msgq);
+		return commit_fail(e, saved, "rename into %s: %s", qdir);
+	}
+	/* 5. Both names are durable.  Commits at the same time share it. */
+	if ((qfd = open(qdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+	    groupsync(qfd) != 0) {
+		saved = errno;
+		if (qfd >= 0)
+			close(qfd);
+		/*
+		 * Not known to be on stable storage: the client gets a 4xx
+		 * and will send it again, so this copy must never be
+		 * delivered.  The envelope goes first (un-commit).
+		 */
+		unlink(envq);
+		unlink(msgq);
+		return commit_fail(e, saved, "fsync %s: %s", qdir);
+	}
+	close(qfd);
 	return 0;
 }

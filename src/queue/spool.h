@@ -4,7 +4,7 @@
  * Layout under spool_dir:
  *   tmp/<name>       a message being received (streamed as it arrives)
  *   queue/<id>       a message accepted but not (fully) delivered
- *   queue/<id>.env   its envelope: "from <sender>" and "to <rcpt>" lines
+ *   queue/<id>.env   its envelope (message/envelope.h), the commit record
  *
  * A message only moves to queue/ through spool_commit(), which fsyncs the
  * file, renames it and fsyncs the directory, so that a 250 sent after it
@@ -52,12 +52,23 @@ int	spool_flush(struct spool_file *);
 void	spool_discard(struct spool_file *);
 /* After a commit: close the descriptor (the file is the queue's). */
 void	spool_close(struct spool_file *);
+/* Why a commit failed: errno (ENOSPC, EDQUOT: no room) and a log text. */
+struct spool_commit_err {
+	int	errnum;
+	char	text[PATH_MAX + 128];
+};
+
 /*
- * Blocking (a worker thread): fsync the flushed message, write and fsync
- * the envelope, rename both into queue/<id> and fsync queue/.  On failure
- * returns -1 with a reason in err; the file stays in tmp/.
+ * Blocking (a worker thread).  In this order: fsync the flushed message;
+ * write and fsync the envelope in tmp/; rename the message to queue/<id>;
+ * rename the envelope to queue/<id>.env (the commit record: an entry is
+ * queued only once its envelope is there); fsync queue/ (shared by the
+ * commits of that moment, groupsync).  Returns 0, or -1 with e filled and
+ * nothing left in queue/ for this id.  Either way the file is never
+ * reused for another message (f->reusable is cleared); on success f->path
+ * is the queue path.
  */
 int	spool_commit(const char *spool_dir, struct spool_file *, const char *id,
-	    const char *envelope, size_t envlen, char *err, size_t errlen);
+	    const char *envelope, size_t envlen, struct spool_commit_err *e);
 
 #endif

@@ -284,8 +284,13 @@ mail_done(struct smtp_session *s, const struct hook_verdict *v)
 		return;
 	}
 	/* The "smtp message" line says it all at info level. */
-	log_debug(s->id, "smtp mail tx=%s from=<%s> size=%llu", s->tx->id,
-	    s->tx->sender, (unsigned long long)s->tx->opts.size);
+	if (log_enabled(LOG_LVL_DEBUG)) {
+		char from[LOG_ADDR_BUFSZ];
+
+		log_debug(s->id, "smtp mail tx=%s from=<%s> size=%llu",
+		    s->tx->id, log_token(from, s->tx->sender, 256),
+		    (unsigned long long)s->tx->opts.size);
+	}
 }
 
 static void
@@ -333,6 +338,7 @@ rcpt_done(struct smtp_session *s, const struct hook_verdict *v)
 {
 	struct smtp_tx *tx = s->tx;
 	struct smtp_rcpt *r = tx->pending;
+	char to[LOG_ADDR_BUFSZ], addr[LOG_ADDR_BUFSZ];
 	enum verdict_kind k;
 
 	tx->pending = NULL;
@@ -350,14 +356,14 @@ rcpt_done(struct smtp_session *s, const struct hook_verdict *v)
 	}
 	if (k != VERDICT_ACCEPT) {
 		log_info(s->id, "smtp rcpt-refused tx=%s to=<%s>", tx->id,
-		    r->original);
+		    log_token(to, r->original, 256));
 		rcpt_free(r);
 		return;
 	}
 	if (v->kind == VERDICT_DISCARD)
 		tx->discard = true;
 	log_info(s->id, "smtp rcpt tx=%s to=<%s> address=<%s>", tx->id,
-	    r->original, r->address);
+	    log_token(to, r->original, 256), log_token(addr, r->address, 256));
 	tx_add_rcpt(tx, r);
 	session_enter_state(s, SMTP_STATE_RCPT);
 }
@@ -414,6 +420,22 @@ cmd_bdat(struct smtp_session *s, const struct smtp_cmd *cmd)
 		/* Without a size we cannot find the next command: hang up. */
 		reply(s, err.code, err.ecode, "%s", err.text);
 		session_quit(s, "bad BDAT syntax");
+		return;
+	}
+	/*
+	 * SECURITY: a chunk that would take the message past the size limit
+	 * by itself is not read: RFC 3030 asks us to read a refused chunk to
+	 * stay in step, but reading gigabytes to refuse them helps nobody.
+	 */
+	if (size > s->cfg->max_message_size - (s->tx != NULL &&
+	    s->tx->size < s->cfg->max_message_size ? s->tx->size : 0)) {
+		log_info(s->id, "smtp bdat-too-large size=%llu",
+		    (unsigned long long)size);
+		reply(s, 552, "5.3.4", "Error: message size exceeds fixed "
+		    "maximum message size");
+		reply(s, 421, "4.7.0", "%s Error: closing connection",
+		    s->cfg->hostname);
+		session_quit(s, "BDAT chunk too large");
 		return;
 	}
 	s->chunk_left = size;

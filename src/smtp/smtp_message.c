@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "message/envelope.h"
 #include "server.h"
 #include "smtp/smtp_internal.h"
 #include "util/log.h"
@@ -103,8 +104,8 @@ message_begin_data(struct smtp_session *s)
 	smtp_data_init(&tx->dec, false, s->cfg->bare_lf, s->cfg->text_line_max);
 	reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 	session_enter_state(s, SMTP_STATE_DATA);
-	tx->data_started = ev_now(server.loop);
-	tx->data_bytes = 0;
+	s->data_started = ev_now(server.loop);
+	s->data_bytes = 0;
 	session_restart_timer(s);
 	/* The client waits for 354 before it sends content. */
 	if (conn_flush(&s->conn) == CONN_ERR)
@@ -151,9 +152,10 @@ message_begin_chunk(struct smtp_session *s)
 			smtp_data_init(&tx->dec, true, s->cfg->bare_lf,
 			    s->cfg->text_line_max);
 		}
-		tx->data_started = ev_now(server.loop);
-		tx->data_bytes = 0;
 	}
+	/* Every chunk, refused or not, is read at min_data_rate or dropped. */
+	s->data_started = ev_now(server.loop);
+	s->data_bytes = 0;
 	free(s->bdat_verdict);
 	s->bdat_verdict = NULL;
 	session_enter_state(s, SMTP_STATE_BDAT);
@@ -258,8 +260,13 @@ static void
 message_refuse(struct smtp_session *s, int code, const char *ecode,
     const char *text)
 {
-	log_info(s->id, "smtp message-refused tx=%s code=%d reason=\"%s\"",
-	    s->tx->id, code, text);
+	{
+		char ex[LOG_EXCERPT_BUFSZ(SMTP_REPLY_TEXT_MAX)];
+
+		log_info(s->id, "smtp message-refused tx=%s code=%d reason=\"%s\"",
+		    s->tx->id, code, log_excerpt(ex, text, strlen(text),
+		    SMTP_REPLY_TEXT_MAX));
+	}
 	reply(s, code, ecode, "%s", text);
 	tx_end(s);
 	if (code == 521)
@@ -293,11 +300,21 @@ message_end(struct smtp_session *s)
 	if (tx->spool.err != 0) {
 		log_error(s->id, "spool write-error path=%s error=\"%s\"",
 		    tx->spool.path, strerror(tx->spool.err));
+		/* The file cannot be trusted any more: never reuse it. */
+		tx->spool.reusable = false;
+		if (tx->spool.err == ENOSPC || tx->spool.err == EDQUOT)
+			return message_refuse(s, 452, "4.3.1", "Error: insufficient "
+			    "system storage, try again later");
 		return message_refuse(s, 451, "4.3.0", "Error: local error in "
 		    "processing");
 	}
-	log_info(s->id, "smtp message tx=%s from=<%s> rcpts=%zu size=%llu",
-	    tx->id, tx->sender, tx->nrcpts, (unsigned long long)tx->size);
+	{
+		char from[LOG_ADDR_BUFSZ];
+
+		log_info(s->id, "smtp message tx=%s from=<%s> rcpts=%zu size=%llu",
+		    tx->id, log_token(from, tx->sender, 256), tx->nrcpts,
+		    (unsigned long long)tx->size);
+	}
 	session_call_hook(s, HOOK_MESSAGE, NULL);
 }
 
@@ -309,7 +326,7 @@ struct commit_job {
 	char			*envelope;
 	size_t			 envlen;
 	int			 rc;
-	char			 err[256];
+	struct spool_commit_err	 err;
 };
 
 static void
@@ -319,7 +336,14 @@ commit_run(struct work *w)
 	struct smtp_session *s = j->s;
 
 	j->rc = spool_commit(s->cfg->spool_dir, &s->tx->spool, s->tx->id,
-	    j->envelope, j->envlen, j->err, sizeof(j->err));
+	    j->envelope, j->envlen, &j->err);
+}
+
+/* RFC 3463: 4.3.1 "mail system full" says what happened. */
+static bool
+no_room(int errnum)
+{
+	return errnum == ENOSPC || errnum == EDQUOT;
 }
 
 static void
@@ -328,16 +352,17 @@ commit_done(struct work *w)
 	struct commit_job *j = (struct commit_job *)w;
 	struct smtp_session *s = j->s;
 	struct smtp_tx *tx = s->tx;
+	char ex[LOG_EXCERPT_BUFSZ(300)];
 
 	if (j->rc == 0) {
+		log_info(s->id, "queue committed tx=%s path=%s", tx->id,
+		    log_excerpt(ex, tx->spool.path, strlen(tx->spool.path), 300));
 		/* Committed: the file is the queue's now, not the tx's. */
 		spool_close(&tx->spool);
 		tx->spool_open = false;
-		log_info(s->id, "queue committed tx=%s path=%s", tx->id,
-		    tx->spool.path);
 	} else {
 		log_error(s->id, "queue commit-error tx=%s error=\"%s\"", tx->id,
-		    j->err);
+		    log_excerpt(ex, j->err.text, strlen(j->err.text), 300));
 	}
 	s->busy = BUSY_NONE;
 	if (s->state == SMTP_STATE_CLOSED) {
@@ -347,6 +372,9 @@ commit_done(struct work *w)
 	} else {
 		if (j->rc == 0)
 			reply(s, 250, "2.0.0", "Ok: queued as %s", tx->id);
+		else if (no_room(j->err.errnum))
+			reply(s, 452, "4.3.1", "Error: insufficient system "
+			    "storage, try again later");
 		else
 			reply(s, 451, "4.3.0", "Error: local error in processing");
 		tx_end(s);
@@ -359,31 +387,59 @@ commit_done(struct work *w)
 	session_unref(s);
 }
 
+/* The envelope of what is still to deliver (message/envelope.h). */
+static char *
+make_envelope(const struct smtp_tx *tx, size_t *len)
+{
+	struct envelope e;
+	struct buf b;
+	char *out = NULL;
+
+	memset(&e, 0, sizeof(e));
+	e.id = (char *)tx->id;
+	e.created = (int64_t)time(NULL);
+	e.sender = tx->sender;
+	e.mail_params = tx->params;
+	e.smtputf8 = tx->opts.smtputf8;
+	for (size_t i = 0; i < tx->nrcpts; i++) {
+		const struct smtp_rcpt *r = &tx->rcpts[i];
+
+		/* Delivered already (a hook's delivery): done. */
+		if (r->status >= 200 && r->status < 300)
+			continue;
+		envelope_add_rcpt(&e, r->address, r->original, NULL, NULL);
+	}
+	buf_init(&b, ENVELOPE_MAX);
+	if (envelope_write(&e, &b) == 0) {
+		*len = buf_used(&b);
+		out = xstrndup(buf_head(&b), *len);
+	}
+	buf_reset(&b);
+	/* Only the recipients are ours; the rest is borrowed from tx. */
+	e.id = e.sender = e.mail_params = NULL;
+	envelope_free(&e);
+	return out;
+}
+
 static void
 queue_commit(struct smtp_session *s)
 {
 	struct smtp_tx *tx = s->tx;
-	struct commit_job *j = xcalloc(1, sizeof(*j));
-	struct buf env;
+	struct commit_job *j;
+	char *env;
+	size_t envlen = 0;
 
-	/* Envelope: who it is from, and who still needs it. */
-	buf_init(&env, SIZE_MAX / 2);
-	buf_appendf(&env, "from <%s>\n", tx->sender);
-	for (size_t i = 0; i < tx->nrcpts; i++) {
-		const struct smtp_rcpt *r = &tx->rcpts[i];
-
-		if (r->status >= 200 && r->status < 300)
-			continue;
-		if (buf_append(&env, "to <", 4) != 0 ||
-		    buf_append(&env, r->address, strlen(r->address)) != 0 ||
-		    buf_append(&env, "> <", 3) != 0 ||
-		    buf_append(&env, r->original, strlen(r->original)) != 0 ||
-		    buf_append(&env, ">\n", 2) != 0)
-			break;
+	if ((env = make_envelope(tx, &envlen)) == NULL) {
+		log_error(s->id, "queue envelope-too-large tx=%s rcpts=%zu",
+		    tx->id, tx->nrcpts);
+		reply(s, 452, "4.3.1", "Error: insufficient system storage, try "
+		    "again later");
+		tx_end(s);
+		return;
 	}
-	j->envlen = buf_used(&env);
-	j->envelope = xstrndup(buf_head(&env), j->envlen);
-	buf_reset(&env);
+	j = xcalloc(1, sizeof(*j));
+	j->envelope = env;
+	j->envlen = envlen;
 	j->s = s;
 	j->work.run = commit_run;
 	j->work.done = commit_done;

@@ -48,7 +48,13 @@ send_line(struct smtp_session *s, int code, char sep, const char *ecode,
 		smtp_session_close(s, "output overflow");
 		return;
 	}
-	log_debug(s->id, "smtp reply line=\"%.*s\"", n - 2, line);
+	if (log_enabled(LOG_LVL_DEBUG)) {
+		/* Replies may quote the client (a hook's text). */
+		char ex[LOG_EXCERPT_BUFSZ(REPLY_LINE_MAX)];
+
+		log_debug(s->id, "smtp reply line=\"%s\"",
+		    log_excerpt(ex, line, (size_t)n - 2, REPLY_LINE_MAX));
+	}
 	/* Error replies count towards max_errors (RFC 5321 §4.3.2 spirit). */
 	if (sep == ' ' && code >= 400 && code != 421 && code != 452)
 		s->nerrors++;
@@ -152,6 +158,12 @@ log_verdict(struct smtp_session *s, enum hook_id id, const struct hook_verdict *
 	if (v->kind == VERDICT_ACCEPT || v->kind == VERDICT_DEFAULT ||
 	    v->kind == VERDICT_DISCARD)
 		return;
-	log_info(s->id, "hook verdict hook=%s verdict=%s code=%d text=\"%s\"",
-	    hook_name(id), names[v->kind], v->code, v->text);
+	{
+		char ex[LOG_EXCERPT_BUFSZ(SMTP_REPLY_TEXT_MAX)];
+
+		log_info(s->id, "hook verdict hook=%s verdict=%s code=%d "
+		    "text=\"%s\"", hook_name(id), names[v->kind], v->code,
+		    log_excerpt(ex, v->text, strlen(v->text),
+		    SMTP_REPLY_TEXT_MAX));
+	}
 }

@@ -104,16 +104,15 @@ greet_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 static void
 data_progress(struct smtp_session *s, size_t n)
 {
-	struct smtp_tx *tx = s->tx;
 	double deadline, now = ev_now(server.loop);
 
-	if (tx == NULL || s->cfg->min_data_rate == 0) {
+	if (s->cfg->min_data_rate == 0) {
 		session_restart_timer(s);
 		return;
 	}
-	tx->data_bytes += n;
-	deadline = tx->data_started + s->cfg->timeout_data +
-	    (double)tx->data_bytes / s->cfg->min_data_rate;
+	s->data_bytes += n;
+	deadline = s->data_started + s->cfg->timeout_data +
+	    (double)s->data_bytes / s->cfg->min_data_rate;
 	s->timer.repeat = deadline > now ? deadline - now : 0.001;
 	ev_timer_again(server.loop, &s->timer);
 }
@@ -166,9 +165,17 @@ tls_done(void *arg, bool ok)
 	}
 	s->flags |= SESS_F_TLS;
 	tls_conn_info(&s->conn, &ti);
-	log_info(s->id, "tls established version=%s cipher=%s bits=%d sni=%s%s%s",
-	    ti.version, ti.cipher, ti.bits, ti.sni[0] ? ti.sni : "-",
-	    ti.peer_subject[0] ? " client=" : "", ti.peer_subject);
+	{
+		/* Both come from the client: its SNI and its certificate. */
+		char sni[LOG_EXCERPT_BUFSZ(255)], subj[LOG_EXCERPT_BUFSZ(256)];
+
+		log_info(s->id, "tls established version=%s cipher=%s bits=%d "
+		    "sni=%s%s%s%s", ti.version, ti.cipher, ti.bits,
+		    ti.sni[0] ? log_token(sni, ti.sni, 255) : "-",
+		    ti.peer_subject[0] ? " client=\"" : "",
+		    log_excerpt(subj, ti.peer_subject, strlen(ti.peer_subject),
+		    256), ti.peer_subject[0] ? "\"" : "");
+	}
 	s->busy = BUSY_NONE;
 	if (s->state == SMTP_STATE_GREETING) {
 		begin_greeting(s);

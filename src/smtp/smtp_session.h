@@ -91,8 +91,6 @@ struct smtp_tx {
 	struct smtp_data	 dec;
 	struct spool_file	 spool;
 	uint64_t		 size;		/* message bytes received */
-	double			 data_started;	/* when DATA or the first BDAT began */
-	uint64_t		 data_bytes;	/* raw bytes read since then */
 	/* A sticky error: the reply after the final dot or BDAT LAST. */
 	int			 err_code;
 	const char		*err_ecode;
@@ -135,6 +133,13 @@ struct smtp_session {
 	double				 started;
 
 	struct hook_verdict		*greet_verdict;	/* held during greet_pause */
+	/*
+	 * min_data_rate: when DATA or the current BDAT chunk began, and the
+	 * raw bytes read since.  Kept on the session, not the transaction: a
+	 * chunk read without one (refused, no MAIL) is bounded just the same.
+	 */
+	double				 data_started;
+	uint64_t			 data_bytes;
 	/* The BDAT chunk being read (RFC 3030). */
 	uint64_t			 chunk_left;
 	bool				 chunk_last;

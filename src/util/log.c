@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,8 +123,8 @@ fatal(const char *fmt, ...)
 	exit(1);
 }
 
-char *
-log_excerpt(char *dst, const char *src, size_t len, size_t max)
+static char *
+escape(char *dst, const char *src, size_t len, size_t max, bool space)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t o = 0;
@@ -131,7 +132,8 @@ log_excerpt(char *dst, const char *src, size_t len, size_t max)
 	for (size_t i = 0; i < len && i < max; i++) {
 		unsigned char c = (unsigned char)src[i];
 
-		if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"') {
+		if (c >= 0x20 && c < 0x7f && c != '\\' && c != '"' &&
+		    (c != ' ' || space)) {
 			dst[o++] = (char)c;
 		} else {
 			dst[o++] = '\\';
@@ -146,4 +148,16 @@ log_excerpt(char *dst, const char *src, size_t len, size_t max)
 	}
 	dst[o] = '\0';
 	return dst;
+}
+
+char *
+log_excerpt(char *dst, const char *src, size_t len, size_t max)
+{
+	return escape(dst, src, len, max, true);
+}
+
+char *
+log_token(char *dst, const char *src, size_t max)
+{
+	return escape(dst, src, strlen(src), max, false);
 }

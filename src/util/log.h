@@ -50,5 +50,13 @@ void	fatal(const char *, ...)
  */
 char	*log_excerpt(char *dst, const char *src, size_t len, size_t max);
 #define LOG_EXCERPT_BUFSZ(max)	(4 * (max) + 4)
+/*
+ * The same for a bare key=value token (an address, an SNI name): a space
+ * is escaped too, so the value cannot end early and forge the next key.
+ * src is a C string.
+ */
+char	*log_token(char *dst, const char *src, size_t max);
+/* A buffer for an address (RFC 5321 §4.5.3.1.3: 256 octets). */
+#define LOG_ADDR_BUFSZ		LOG_EXCERPT_BUFSZ(256)
 
 #endif
