@@ -67,6 +67,7 @@ struct config {
 	/* protocol behaviour */
 	double		 greet_pause;
 	bool		 reject_early_talkers;
+	bool		 forbid_unauth_pipelining; /* after end of data: 554 */
 	enum bare_lf_mode bare_lf;
 	int		 bare_lf_reject_code;	/* 5xx; 521 also disconnects */
 	bool		 received_header;

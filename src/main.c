@@ -75,30 +75,6 @@ stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
-/* Spool files in tmp/ were never acknowledged: the clients will retry. */
-static void
-clean_spool_tmp(const char *spool)
-{
-	char dir[4096], path[4096 + 256];
-	struct dirent *de;
-	unsigned n = 0;
-	DIR *d;
-
-	snprintf(dir, sizeof(dir), "%s/tmp", spool);
-	if ((d = opendir(dir)) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
-			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (unlink(path) == 0)
-			n++;
-	}
-	closedir(d);
-	if (n > 0)
-		log_info(0, "spool cleaned-tmp files=%u", n);
-}
-
 /* -t: every -D must have been read while the config loaded. */
 static int
 check_defines(const char *config_path, const struct define *d, size_t n)
@@ -211,7 +187,16 @@ main(int argc, char **argv)
 	raise_fd_limit();
 	if (spool_init(cfg.spool_dir) != 0)
 		fatal("cannot create the spool under %s", cfg.spool_dir);
-	clean_spool_tmp(cfg.spool_dir);
+	{
+		struct spool_recovery rec;
+
+		if (spool_recover(cfg.spool_dir, &rec) != 0)
+			fatal("cannot read the queue under %s", cfg.spool_dir);
+		if (rec.tmp_removed + rec.orphans_removed + rec.envelopes_lost > 0)
+			log_info(0, "spool recovered tmp_removed=%u "
+			    "orphans_removed=%u envelopes_lost=%u", rec.tmp_removed,
+			    rec.orphans_removed, rec.envelopes_lost);
+	}
 
 	loop = ev_default_loop(EVFLAG_AUTO);
 	server_init(loop, &cfg);

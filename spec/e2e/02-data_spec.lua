@@ -57,8 +57,13 @@ limits = { max_message_size = 2048, max_hops = 3 }
     for _, f in ipairs(H.files(srv.dir .. "/spool/queue")) do
       if f:match("%.env$") then env = H.read_file(f) end
     end
-    assert.equals("from <sender@remote.test>\nto <a@example.test> <a@example.test>\n" ..
-      "to <b@example.test> <b@example.test>\n", env)
+    -- message/envelope.h: versioned, every field xtext-encoded.
+    local id = env:match("\nid (%S+)\n")
+    assert.truthy(id, env)
+    assert.matches("^luasmtpd%-envelope 1\nid " .. id:gsub("%p", "%%%0") ..
+      "\ncreated %d+\nfrom sender@remote%.test\nsmtputf8 0\n" ..
+      "rcpt a@example%.test a@example%.test %+ %+ 0 0 0\n" ..
+      "rcpt b@example%.test b@example%.test %+ %+ 0 0 0\nend\n$", env)
   end)
 
   it("accepts an empty message", function()

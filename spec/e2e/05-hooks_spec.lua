@@ -298,8 +298,8 @@ end
     for _, f in ipairs(H.files(srv.dir .. "/spool/queue")) do
       if f:match("%.env$") then env = H.read_file(f) end
     end
-    assert.truthy(env:find("to <real@example.test> <alias@example.test>", 1, true))
-    assert.truthy(env:find("to <bob@rewritten.test> <bob@example.test>", 1, true))
+    assert.truthy(env:find("\nrcpt real@example.test alias@example.test ", 1, true), env)
+    assert.truthy(env:find("\nrcpt bob@rewritten.test bob@example.test ", 1, true), env)
     c:close()
   end)
 

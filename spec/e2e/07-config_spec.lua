@@ -168,4 +168,25 @@ describe("a running server #e2e", function()
     assert.same({}, H.files(dir .. "/spool/tmp"))
     srv:stop()
   end)
+
+  it("removes queue data without its envelope at start and sets aside an envelope without data",
+    function()
+      local dir = H.tmpdir()
+      os.execute("mkdir -p " .. H.q(dir .. "/spool/queue"))
+      -- A commit that died between the renames: data, no envelope.
+      H.write_file(dir .. "/spool/queue/aaaa.1", "Subject: half\r\n\r\nx\r\n")
+      -- A whole entry: kept.
+      H.write_file(dir .. "/spool/queue/bbbb.1", "Subject: whole\r\n\r\nx\r\n")
+      H.write_file(dir .. "/spool/queue/bbbb.1.env", "luasmtpd-envelope 1\nid bbbb.1\n" ..
+        "created 1\nfrom a@b.test\nsmtputf8 0\nrcpt c@d.test c@d.test + + 0 0 0\nend\n")
+      -- An envelope whose data vanished: set aside, never delivered.
+      H.write_file(dir .. "/spool/queue/cccc.1.env", "luasmtpd-envelope 1\n")
+      local srv = H.start_server{ dir = dir, config = H.basic_config }
+      srv:wait_log("spool recovered [^\n]*orphans_removed=1 envelopes_lost=1")
+      local names = {}
+      for _, f in ipairs(H.files(dir .. "/spool/queue")) do names[#names + 1] = f:match("[^/]+$") end
+      table.sort(names)
+      assert.same({ "bbbb.1", "bbbb.1.env", "cccc.1.env.lost" }, names)
+      srv:stop()
+    end)
 end)

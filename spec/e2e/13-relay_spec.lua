@@ -547,7 +547,7 @@ describe("deliver.smtp to a luasmtpd with STARTTLS and AUTH #e2e #tls", function
 
   local function target_got(rcpt)
     for _, m in ipairs(queued(target)) do
-      if m:find("\nto <" .. rcpt .. ">", 1, true) then return true end
+      if m:find("\nrcpt " .. rcpt .. " ", 1, true) then return true end
     end
     return false
   end

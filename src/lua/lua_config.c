@@ -513,6 +513,8 @@ read_setting(struct cfgctx *c, const char *k, struct config *cfg)
 		return get_secs(c, k, 0, &cfg->auth_failure_delay);
 	if (strcmp(k, "reject_early_talkers") == 0)
 		return get_bool(c, k, &cfg->reject_early_talkers);
+	if (strcmp(k, "forbid_unauth_pipelining") == 0)
+		return get_bool(c, k, &cfg->forbid_unauth_pipelining);
 	if (strcmp(k, "received_header") == 0)
 		return get_bool(c, k, &cfg->received_header);
 	if (strcmp(k, "smtputf8") == 0)

@@ -296,6 +296,8 @@ conn_peek_closed(struct conn *c)
 		return 1;
 	if (c->ops->pending(c) > 0)
 		return 0;
+	if (c->ops->peek_closed != NULL)
+		return c->ops->peek_closed(c);
 	r = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
 	if (r > 0)
 		return 0;

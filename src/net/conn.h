@@ -54,6 +54,8 @@ struct conn_ops {
 	size_t		(*pending)(struct conn *);
 	/* One handshake step: CONN_OK, CONN_AGAIN (set *want), CONN_ERR. */
 	int		(*handshake)(struct conn *, enum conn_want *);
+	/* conn_peek_closed() for this transport; NULL: a MSG_PEEK. */
+	int		(*peek_closed)(struct conn *);
 };
 
 typedef void (*conn_cb)(void *owner);

@@ -1,7 +1,10 @@
 /*
  * spool.c — the message spool (see spool.h).
  */
+#include <dirent.h>
 #include <errno.h>
+#include <limits.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -37,6 +40,69 @@ spool_init(const char *dir)
 		return -1;
 	snprintf(p, sizeof(p), "%s/queue", dir);
 	return mkdir_p(p, 0700);
+}
+
+/* Does dir/name exist? */
+static bool
+exists_in(int dfd, const char *name)
+{
+	struct stat st;
+
+	return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+int
+spool_recover(const char *dir, struct spool_recovery *r)
+{
+	char p[PATH_MAX];
+	struct dirent *de;
+	DIR *d;
+	int dfd;
+
+	memset(r, 0, sizeof(*r));
+	/* tmp/: never acknowledged, the clients will send them again. */
+	snprintf(p, sizeof(p), "%s/tmp", dir);
+	if ((d = opendir(p)) != NULL) {
+		dfd = dirfd(d);
+		while ((de = readdir(d)) != NULL)
+			if (de->d_name[0] != '.' && unlinkat(dfd, de->d_name, 0) == 0)
+				r->tmp_removed++;
+		closedir(d);
+	}
+	/*
+	 * queue/: an entry is queued once its envelope is there (the commit
+	 * record).  Message data without one is a commit that never
+	 * finished: its client got no 250.  An envelope without its data
+	 * cannot be delivered: it is set aside as <id>.env.lost for a look.
+	 */
+	snprintf(p, sizeof(p), "%s/queue", dir);
+	if ((d = opendir(p)) == NULL)
+		return -1;
+	dfd = dirfd(d);
+	while ((de = readdir(d)) != NULL) {
+		const char *n = de->d_name;
+		size_t len = strlen(n);
+		char other[NAME_MAX + 8];
+
+		if (n[0] == '.')
+			continue;
+		if (len > 4 && strcmp(n + len - 4, ".env") == 0) {
+			snprintf(other, sizeof(other), "%.*s", (int)(len - 4), n);
+			if (!exists_in(dfd, other)) {
+				snprintf(other, sizeof(other), "%s.lost", n);
+				if (renameat(dfd, n, dfd, other) == 0)
+					r->envelopes_lost++;
+			}
+		} else if (len > 5 && strcmp(n + len - 5, ".lost") == 0) {
+			continue;
+		} else {
+			snprintf(other, sizeof(other), "%s.env", n);
+			if (!exists_in(dfd, other) && unlinkat(dfd, n, 0) == 0)
+				r->orphans_removed++;
+		}
+	}
+	closedir(d);
+	return 0;
 }
 
 int

@@ -42,6 +42,20 @@ struct spool_file {
 
 /* Create spool_dir/tmp and spool_dir/queue.  0 or -1/errno. */
 int	spool_init(const char *spool_dir);
+/* What start-up found in the spool (spool_recover). */
+struct spool_recovery {
+	unsigned	tmp_removed;	/* tmp/: never acknowledged */
+	unsigned	orphans_removed; /* queue/ data without its envelope */
+	unsigned	envelopes_lost;	/* queue/ envelope without its data */
+};
+
+/*
+ * At start-up, before anything writes: empty tmp/, remove queue/ data
+ * that has no envelope (a commit that did not finish: no 250 was sent),
+ * and rename an envelope whose data is missing to <id>.env.lost.  Returns
+ * 0, or -1 if queue/ cannot be read.
+ */
+int	spool_recover(const char *spool_dir, struct spool_recovery *);
 /* A fresh or reused, empty file under tmp/.  0 or -1/errno. */
 int	spool_open(struct spool_file *, const char *spool_dir);
 /* Append (buffered); after the first failure it only records the error. */

@@ -84,7 +84,7 @@ wipe(char **p)
 	}
 }
 
-static void
+void
 auth_reset(struct smtp_session *s)
 {
 	s->auth_step = STEP_NONE;

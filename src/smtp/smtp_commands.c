@@ -576,6 +576,12 @@ cmd_line(struct smtp_session *s, const char *line, size_t len, bool crlf)
 		    log_excerpt(excerpt, line, len, LOG_EXCERPT_MAX));
 		reply(s, code, "5.5.2", "Error: bare <%s> received",
 		    bare_cr ? "CR" : "LF");
+		/*
+		 * RFC 4954 §4: a refused response ends the AUTH command;
+		 * otherwise the next command would be read as a credential.
+		 */
+		if (s->auth_step != 0)
+			auth_reset(s);
 		if (code == 521)
 			session_quit(s, "bare newline");
 		return;

@@ -64,6 +64,8 @@ int	message_open_spool(struct smtp_session *);
 bool	auth_offered(const struct smtp_session *);
 void	cmd_auth(struct smtp_session *, const struct smtp_cmd *);
 void	auth_line(struct smtp_session *, const char *, size_t);
+/* End an AUTH exchange in progress (its credentials are wiped). */
+void	auth_reset(struct smtp_session *);
 void	auth_hook_done(struct smtp_session *, const struct hook_verdict *);
 
 /* smtp_session.c: STARTTLS (the 220 is queued already) */

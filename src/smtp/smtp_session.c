@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "net/getline.h"
@@ -528,6 +529,16 @@ on_drain(void *arg)
 		session_process(s);
 }
 
+/*
+ * A lone QUIT behind the final dot is how many clients end (it smuggles
+ * nothing): the pipelining check lets it through.
+ */
+static bool
+only_quit(const struct buf *in)
+{
+	return buf_used(in) == 6 && strncasecmp(buf_head(in), "QUIT\r\n", 6) == 0;
+}
+
 /* The reader found no LF within SMTP_READ_LINE_MAX octets. */
 static void
 line_too_long(struct smtp_session *s)
@@ -581,11 +592,34 @@ process_input(struct smtp_session *s)
 			break;
 		p = buf_head(&s->in);
 		if (s->state == SMTP_STATE_DATA || s->state == SMTP_STATE_BDAT) {
+			bool data = s->state == SMTP_STATE_DATA;
+
 			n = message_consume(s, p, used);
 			buf_consume(&s->in, n);
+			/*
+			 * RFC 2920 §3.1: the end of data ends a group; a client
+			 * that sends on without waiting for our reply may be
+			 * smuggling a second message.  Postfix 3.9 hangs up on
+			 * unauthenticated ones (smtpd_forbid_unauth_pipelining);
+			 * the message itself is answered first.
+			 */
+			if (data && s->state != SMTP_STATE_DATA &&
+			    buf_used(&s->in) > 0 &&
+			    s->cfg->forbid_unauth_pipelining &&
+			    !(s->flags & SESS_F_AUTH) && !only_quit(&s->in))
+				s->flags |= SESS_F_ILL_PIPELINING;
 			if (n == 0)
 				break;
 			continue;
+		}
+		if (s->flags & SESS_F_ILL_PIPELINING) {
+			log_info(s->id, "smtp improper-pipelining after=DATA "
+			    "bytes=%zu", used);
+			buf_reset(&s->in);
+			reply(s, 554, "5.5.0", "Error: SMTP protocol "
+			    "synchronization");
+			session_quit(s, "improper pipelining after DATA");
+			return;
 		}
 		if (s->ncmds == 0 && s->state == SMTP_STATE_INIT &&
 		    ((unsigned char)p[0] == 0x16 || (unsigned char)p[0] == 0x80)) {

@@ -51,6 +51,7 @@ enum smtp_state {
 #define SESS_F_AUTH		0x0040	/* authenticated */
 #define SESS_F_HOOK_CLOSE	0x0080	/* disconnect hook running */
 #define SESS_F_STARTTLS		0x0100	/* handshake starts once 220 is out */
+#define SESS_F_ILL_PIPELINING	0x0200	/* input right behind end of data */
 
 /* What the session waits for besides the client. */
 enum smtp_busy {

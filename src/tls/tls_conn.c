@@ -104,6 +104,39 @@ tls_pending(struct conn *c)
 	return n > 0 ? (size_t)n : 0;
 }
 
+/*
+ * For a busy owner: has the client closed (close_notify, or the socket)?
+ * SSL_peek moves whole records from the socket into OpenSSL, so the
+ * close_notify alert that a plain MSG_PEEK would only see as "bytes
+ * waiting" is recognised; application data stays unread (tls_pending
+ * reports it, and conn_want_read() resumes it later).
+ */
+static int
+tls_peek_closed(struct conn *c)
+{
+	SSL *ssl = c->transport;
+	char b;
+	int r;
+
+	if (ssl == NULL)
+		return 1;
+	if (SSL_pending(ssl) > 0)
+		return 0;
+	ERR_clear_error();
+	errno = 0;
+	r = SSL_peek(ssl, &b, 1);
+	if (r > 0)
+		return 0;
+	switch (SSL_get_error(ssl, r)) {
+	case SSL_ERROR_WANT_READ:
+	case SSL_ERROR_WANT_WRITE:
+		return -1;		/* half a record: wait for the rest */
+	default:
+		ERR_clear_error();
+		return 1;		/* close_notify, EOF or a broken stream */
+	}
+}
+
 static int
 tls_handshake(struct conn *c, enum conn_want *want)
 {
@@ -131,6 +164,7 @@ static const struct conn_ops tls_ops = {
 	.shutdown = tls_shutdown,
 	.pending = tls_pending,
 	.handshake = tls_handshake,
+	.peek_closed = tls_peek_closed,
 };
 
 bool
