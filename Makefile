@@ -4,6 +4,8 @@
 #   make run      build and start the server with examples/default.lua
 #   make test     every test suite; the last line is "N passed, N failed"
 #   make fuzz     every libFuzzer target for FUZZ_SECONDS (default 60) each
+#   make install  [PREFIX=/usr/local] [DESTDIR=] (see "make install" below)
+#   make uninstall
 #   make clean
 #
 # Missing Debian packages are installed first (scripts/deps.sh): with
@@ -35,15 +37,20 @@ HARDEN     = -fstack-protector-strong -fstack-clash-protection \
              -fcf-protection -fPIE -Wformat -Werror=format-security
 HARDEN_LD  = -pie -Wl,-z,relro,-z,now -Wl,-z,noexecstack
 CFLAGS     = -std=c11 $(OPT) $(WARN) $(HARDEN) -fno-strict-aliasing
+# Where the binary finds lua/luasmtpd/*.lua (LUASMTPD_LUA_DIR overrides it
+# at run time): the tree's lua/ for development, $(LUADIR) for the binary
+# `make install` builds in $(BUILD)/install.
+LUA_DIR    = $(CURDIR)/lua
 CPPFLAGS   = -D_GNU_SOURCE -Isrc $(PKG_CFLAGS) $(FORTIFY) \
              -DLUASMTPD_VERSION='"$(VERSION)"' \
-             -DLUASMTPD_LUA_DIR='"$(CURDIR)/lua"'
+             -DLUASMTPD_LUA_DIR='"$(LUA_DIR)"'
 LDLIBS     = $(PKG_LIBS) -lunbound -lspf2 -lopendmarc -lev -lresolv -lpthread -lm -lcrypt
 
 SRCS      := $(shell find src -name '*.c' | sort)
 OBJS       = $(SRCS:src/%.c=$(BUILD)/obj/%.o)
 
-.PHONY: all run test fuzz clean deps-build deps-run deps-test FORCE bench
+.PHONY: all run test fuzz clean deps-build deps-run deps-test FORCE bench \
+        install uninstall
 
 all: $(BUILD)/luasmtpd
 
@@ -62,6 +69,14 @@ $(BUILD)/obj/%.o: src/%.c | deps-build
 
 $(BUILD)/luasmtpd: $(OBJS)
 	$(CC) $(CFLAGS) $(HARDEN_LD) -o $@ $(OBJS) $(LDLIBS)
+
+# LUA_DIR is compiled into lua_vm.o only: the stamp changes (and lua_vm.o
+# is rebuilt) exactly when LUA_DIR does, e.g. on an install to another
+# PREFIX.
+$(BUILD)/lua_dir.stamp: FORCE
+	@mkdir -p $(dir $@)
+	@echo '$(LUA_DIR)' | cmp -s - $@ || echo '$(LUA_DIR)' > $@
+$(BUILD)/obj/lua/lua_vm.o: $(BUILD)/lua_dir.stamp
 
 -include $(OBJS:.o=.d)
 
@@ -112,6 +127,13 @@ $(BUILD)/test/faultinject-probe: $(FI_DIR)/probe.c | deps-build
 $(BUILD)/test/faultinject-probe-asan: $(FI_DIR)/probe.c | deps-build
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out $(FORTIFY),$(CPPFLAGS)) $(CFLAGS) -O1 $(SAN) -o $@ $<
+
+# The sd_notify(3) datagram (spec/unit/sdnotify_spec.lua runs it).
+SDNOTIFY_SRCS = src/util/sdnotify.c src/util/log.c
+$(BUILD)/test/test_sdnotify: spec/c/test_sdnotify.c $(SDNOTIFY_SRCS) \
+    src/util/sdnotify.h spec/c/unit.h | deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ispec/c $(CFLAGS) -O1 $(SAN) -o $@ $< $(SDNOTIFY_SRCS)
 
 # The HTTP client drivers: src/http/ with libev and libcurl, under ASan+UBSan
 # (LeakSanitizer included); spec/unit/http_spec.lua runs them (test_http
@@ -194,6 +216,7 @@ test: $(FAULTINJECT)
 test: $(HTTP_UNITS:%=$(BUILD)/test/%)
 test: $(KV_UNITS:%=$(BUILD)/test/%)
 test: $(PEER_UNITS:%=$(BUILD)/test/%)
+test: $(BUILD)/test/test_sdnotify $(BUILD)/install/luasmtpd
 
 FORCE:
 
@@ -201,6 +224,70 @@ FORCE:
 # Not part of make test.  BENCH_QUICK=1 make bench is a ~2 minute smoke run.
 bench: deps-test $(BUILD)/luasmtpd
 	scripts/bench.sh
+
+# ---- make install / make uninstall ----
+# PREFIX is where the files will live, DESTDIR a staging root prepended to
+# every path (packaging):  make install DESTDIR=/tmp/stage PREFIX=/usr
+#
+#   $(SBINDIR)/luasmtpd                       the server
+#   $(LUADIR)/luasmtpd/*.lua                  its Lua modules (compiled in)
+#   $(EXAMPLESDIR)/                           the example configs
+#   $(MANDIR)/man8/luasmtpd.8, man5/luasmtpd.conf.5
+#   $(UNITDIR)/luasmtpd.service               the systemd unit
+#
+# The installed binary is built apart, in $(BUILD)/install, with
+# LUA_DIR=$(LUADIR), so it runs from any directory and `make` keeps
+# building the development binary that uses the tree's lua/.  The man
+# pages and the unit get the real paths substituted for @SBINDIR@ and
+# the like.  Nothing is written to $(SYSCONFDIR): the unit reads
+# $(SYSCONFDIR)/luasmtpd/luasmtpd.lua, which the administrator writes
+# (from an example).  $(DATADIR) belongs to luasmtpd alone; uninstall
+# removes it whole.
+# PREFIX and DESTDIR may come from the environment, as usual; the others
+# only from the command line (make install UNITDIR=/etc/systemd/system).
+PREFIX     ?= /usr/local
+DESTDIR    ?=
+SBINDIR     = $(PREFIX)/sbin
+DATADIR     = $(PREFIX)/share/luasmtpd
+LUADIR      = $(DATADIR)/lua
+EXAMPLESDIR = $(DATADIR)/examples
+MANDIR      = $(PREFIX)/share/man
+UNITDIR     = $(PREFIX)/lib/systemd/system
+SYSCONFDIR  = /etc
+INSTALL     = install
+
+SUBST      = sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@LUADIR@|$(LUADIR)|g' \
+             -e 's|@EXAMPLESDIR@|$(EXAMPLESDIR)|g' \
+             -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@VERSION@|$(VERSION)|g'
+
+$(BUILD)/install/luasmtpd: FORCE | deps-build
+	$(MAKE) --no-print-directory BUILD=$(BUILD)/install LUA_DIR=$(LUADIR) \
+	    $(BUILD)/install/luasmtpd
+
+install: $(BUILD)/install/luasmtpd
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LUADIR)/luasmtpd \
+	    $(DESTDIR)$(EXAMPLESDIR) $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR)
+	$(INSTALL) -m 0755 $(BUILD)/install/luasmtpd $(DESTDIR)$(SBINDIR)/luasmtpd
+	$(INSTALL) -m 0644 lua/luasmtpd/*.lua $(DESTDIR)$(LUADIR)/luasmtpd/
+	$(INSTALL) -m 0644 examples/* $(DESTDIR)$(EXAMPLESDIR)/
+	$(SUBST) src/man/luasmtpd.8 > $(BUILD)/install/luasmtpd.8
+	$(SUBST) src/man/luasmtpd.conf.5 > $(BUILD)/install/luasmtpd.conf.5
+	$(SUBST) src/systemd/luasmtpd.service > $(BUILD)/install/luasmtpd.service
+	$(INSTALL) -m 0644 $(BUILD)/install/luasmtpd.8 $(DESTDIR)$(MANDIR)/man8/
+	$(INSTALL) -m 0644 $(BUILD)/install/luasmtpd.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	$(INSTALL) -m 0644 $(BUILD)/install/luasmtpd.service $(DESTDIR)$(UNITDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/luasmtpd $(DESTDIR)$(MANDIR)/man8/luasmtpd.8 \
+	    $(DESTDIR)$(MANDIR)/man5/luasmtpd.conf.5 \
+	    $(DESTDIR)$(UNITDIR)/luasmtpd.service
+	@case '$(DATADIR)' in \
+	*/luasmtpd) echo "rm -rf $(DESTDIR)$(DATADIR)"; \
+	    rm -rf '$(DESTDIR)$(DATADIR)' ;; \
+	*) echo "uninstall: DATADIR=$(DATADIR) does not end in /luasmtpd;" \
+	    "not removing it" >&2; exit 1 ;; \
+	esac
 
 clean:
 	rm -rf $(BUILD)

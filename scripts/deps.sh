@@ -53,6 +53,10 @@ libclang-rt-14-dev
 clang
 procps
 binutils
+man-db
+groff-base
+bsdextrautils
+systemd
 "
 
 case "${1:-build}" in

@@ -28,6 +28,7 @@
 #include "task/task.h"
 #include "tls/tls.h"
 #include "util/log.h"
+#include "util/sdnotify.h"
 #include "util/workq.h"
 #include "util/xmalloc.h"
 
@@ -220,6 +221,7 @@ main(int argc, char **argv)
 	}
 	log_info(0, "main started version=%s config=%s pid=%d", LUASMTPD_VERSION,
 	    config_path, (int)getpid());
+	sdnotify_ready();	/* Type=notify: the listeners accept now */
 
 	ev_run(loop, 0);
 
