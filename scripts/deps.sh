@@ -29,6 +29,7 @@ libopendmarc-dev
 publicsuffix
 openssl
 lua-rex-pcre2
+lua-cjson
 "
 run_pkgs="$build_pkgs
 swaks

@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "http/http.h"
+#include "kv/kv.h"
 #include "tls/tls.h"
 
 enum bare_lf_mode {
@@ -82,6 +84,17 @@ struct config {
 	/* AUTH */
 	unsigned	 max_auth_failures;	/* then 421 and close */
 	double		 auth_failure_delay;	/* seconds, times failures */
+
+	/*
+	 * Policy clients for hooks (lua/lua_config_kv.c, lua_config_http.c):
+	 * the `kv` and `http` tables, strings owned.  *_wanted: the config
+	 * set the table or required the module while it loaded, so main.c
+	 * opens it at start (kv.path NULL: <spool>/kv).
+	 */
+	struct kv_config kv;
+	bool		 kv_wanted;
+	struct http_config http;
+	bool		 http_wanted;
 };
 
 void	config_defaults(struct config *);

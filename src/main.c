@@ -13,6 +13,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "http/http.h"
+#include "kv/kv.h"
 #include "lua/lua_vm.h"
 #include "net/listener.h"
 #include "queue/spool.h"
@@ -74,6 +77,70 @@ stop_cb(struct ev_loop *loop, ev_signal *w, int revents)
 	(void)revents;
 	log_info(0, "main stop signal=%d", w->signum);
 	ev_break(loop, EVBREAK_ALL);
+}
+
+/*
+ * The policy clients of the hooks: the key-value store behind luasmtpd.kv
+ * and the HTTP client behind luasmtpd.http, each opened only when the
+ * config uses it (sets `kv`/`http` or requires the module while it loads;
+ * a hook that requires it later gets an error that says so).  They are
+ * opened once, at start, after the loop and the worker pools exist (LMDB
+ * syncs on workq_disk) and before the listeners: LMDB opens its directory
+ * here, so a bad path fails the start; Redis connects in the background
+ * and reconnects by itself, so a Redis that is down does not stop the
+ * server (calls return nil, "unavailable" until it is back).
+ * Returns 0, or -1 after logging why.
+ */
+static int
+policy_clients_open(struct ev_loop *loop, const struct config *cfg)
+{
+	char err[512], path[PATH_MAX];
+
+	if (cfg->kv_wanted) {
+		struct kv_config kc = cfg->kv;
+
+		if (strcmp(kc.backend != NULL ? kc.backend : "lmdb", "lmdb") ==
+		    0 && kc.path == NULL) {
+			if ((size_t)snprintf(path, sizeof(path), "%s/kv",
+			    cfg->spool_dir) >= sizeof(path)) {
+				log_error(0, "kv open-failed error=\"spool path "
+				    "too long\"");
+				return -1;
+			}
+			kc.path = path;
+		}
+		if ((server.kv = kv_open(loop, &kc, err, sizeof(err))) == NULL) {
+			log_error(0, "kv open-failed error=\"%s\"", err);
+			return -1;
+		}
+		log_info(0, "kv opened backend=%s at=%s", kv_backend_name(server.kv),
+		    strcmp(kv_backend_name(server.kv), "redis") == 0 ? kc.redis :
+		    kc.path);
+	}
+	if (cfg->http_wanted) {
+		if ((server.http = http_new(loop, &cfg->http, err,
+		    sizeof(err))) == NULL) {
+			log_error(0, "http open-failed error=\"%s\"", err);
+			return -1;
+		}
+		log_info(0, "http ready");
+	}
+	return 0;
+}
+
+/*
+ * At exit, from main after the loop returned (never from a callback: a
+ * kv or curl callback must not free its own client): pending requests are
+ * cancelled without callbacks, LMDB is synced.  Before the worker pools go
+ * (a sync may still be on workq_disk).
+ */
+static void
+policy_clients_close(void)
+{
+	kv_close(server.kv);
+	server.kv = NULL;
+	http_free(server.http);
+	server.http = NULL;
 }
 
 /* -t: every -D must have been read while the config loaded. */
@@ -204,6 +271,12 @@ main(int argc, char **argv)
 	workq_init_pools(loop, cfg.workers);
 	task_init(loop, vm.L);
 	hook_impl = &lua_hook_ops;
+	if (policy_clients_open(loop, &cfg) != 0) {
+		policy_clients_close();
+		workq_shutdown_pools();
+		lua_vm_close();
+		return 1;
+	}
 	/* Before the listeners: once "net listening" is logged, a SIGTERM
 	 * must already stop us cleanly (tests and service managers rely on
 	 * it). */
@@ -215,6 +288,7 @@ main(int argc, char **argv)
 	ev_signal_start(loop, &sighup);
 	if (listeners_open(&cfg) != 0) {
 		listeners_close();
+		policy_clients_close();
 		workq_shutdown_pools();
 		lua_vm_close();
 		return 1;
@@ -226,6 +300,7 @@ main(int argc, char **argv)
 	ev_run(loop, 0);
 
 	listeners_close();
+	policy_clients_close();
 	/* Let the workers finish their current job, then free Lua's objects
 	 * (their __gc frees what C libraries allocated for them). */
 	workq_shutdown_pools();

@@ -10,6 +10,8 @@
 
 #include "config.h"
 
+struct http_client;
+struct kv;
 struct smtp_session;
 
 struct server {
@@ -20,6 +22,9 @@ struct server {
 	struct smtp_session	*closing;	/* to close after callbacks */
 	struct smtp_session	*dead;		/* to free after callbacks */
 	ev_prepare		 reaper;
+	/* Policy clients of the hooks, opened by main.c; NULL when unused. */
+	struct kv		*kv;		/* luasmtpd.kv */
+	struct http_client	*http;		/* luasmtpd.http */
 };
 
 extern struct server server;

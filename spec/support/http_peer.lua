@@ -28,6 +28,7 @@
 --   /hop4 /hop3 ...     302 chain: /hopN -> /hop(N-1) ... /hop1 -> /json
 --   /to-file            302 to file:///etc/passwd
 --   /reuse              200 "reuse"
+--   /repeat             200 "repeat" with two X-Rep headers ("one", "two")
 -- The access log (:access_log()) has one line per request:
 --   <$connection> <$connection_requests> <$request_uri> <$status>
 --
@@ -109,6 +110,11 @@ http {
     location = /hop4 { return 302 /hop3; }
     location = /to-file { return 302 file:///etc/passwd; }
     location = /reuse { return 200 "reuse"; }
+    location = /repeat {
+      add_header X-Rep one;
+      add_header X-Rep two;
+      return 200 "repeat";
+    }
   }
 }
 ]]):gsub("ECHO", ECHO_MODULE):gsub("TLSPORT", tostring(tls_port))

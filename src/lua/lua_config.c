@@ -25,19 +25,11 @@
 #include <lauxlib.h>
 
 #include "lua/lua_config.h"
+#include "lua/lua_config_int.h"
 #include "lua/lua_vm.h"
 #include "util/limits.h"
 #include "util/log.h"
 #include "util/xmalloc.h"
-
-struct cfgctx {
-	lua_State	*L;
-	int		 lines;
-	const char	*path;
-	const char	*key;		/* top-level setting being read */
-	char		*err;
-	size_t		 errlen;
-};
 
 static int
 fail(struct cfgctx *c, const char *fmt, ...)
@@ -63,6 +55,18 @@ fail(struct cfgctx *c, const char *fmt, ...)
 	else
 		snprintf(c->err, c->errlen, "%s: %s", c->path, msg);
 	return -1;
+}
+
+int
+lua_config_error(struct cfgctx *c, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return fail(c, "%s", msg);
 }
 
 /* Number at the top of the stack, as an integer within [lo, hi]. */
@@ -557,6 +561,10 @@ read_setting(struct cfgctx *c, const char *k, struct config *cfg)
 	}
 	if (strcmp(k, "tls") == 0)
 		return read_tls(c, cfg);
+	if (strcmp(k, "kv") == 0)
+		return lua_config_kv(c, cfg);
+	if (strcmp(k, "http") == 0)
+		return lua_config_http(c, cfg);
 	if (strcmp(k, "hooks") == 0)
 		return 0;	/* read separately */
 	/*

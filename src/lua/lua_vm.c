@@ -98,6 +98,8 @@ lua_vm_load(const char *path, struct define *defines, size_t ndefines,
 	set_package_path(L, lua_dir, path);
 	preload(L, "luasmtpd", luaopen_luasmtpd);
 	preload(L, "luasmtpd.deliver", luaopen_luasmtpd_deliver);
+	preload(L, "luasmtpd.kv", luaopen_luasmtpd_kv);
+	preload(L, "luasmtpd.http", luaopen_luasmtpd_http);
 	lb_session_open(L);
 	lb_message_open(L);
 	lua_watchdog_start(L);
