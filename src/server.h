@@ -10,6 +10,7 @@
 
 #include "config.h"
 
+struct dns_ctx;
 struct smtp_session;
 
 struct server {
@@ -20,6 +21,9 @@ struct server {
 	struct smtp_session	*closing;	/* to close after callbacks */
 	struct smtp_session	*dead;		/* to free after callbacks */
 	ev_prepare		 reaper;
+	/* The resolver of the Lua bindings (luasmtpd.dns, luasmtpd.spf);
+	 * made by main() once the loop and the pools exist. */
+	struct dns_ctx		*dns;
 };
 
 extern struct server server;

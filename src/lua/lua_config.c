@@ -555,6 +555,9 @@ read_setting(struct cfgctx *c, const char *k, struct config *cfg)
 	}
 	if (strcmp(k, "tls") == 0)
 		return read_tls(c, cfg);
+	if (strcmp(k, "dns") == 0)
+		return lua_config_dns(c->L, c->lines, c->path, cfg, c->err,
+		    c->errlen);
 	if (strcmp(k, "hooks") == 0)
 		return 0;	/* read separately */
 	/*

@@ -98,6 +98,8 @@ lua_vm_load(const char *path, struct define *defines, size_t ndefines,
 	set_package_path(L, lua_dir, path);
 	preload(L, "luasmtpd", luaopen_luasmtpd);
 	preload(L, "luasmtpd.deliver", luaopen_luasmtpd_deliver);
+	preload(L, "luasmtpd.dns", luaopen_luasmtpd_dns);
+	preload(L, "luasmtpd.spf", luaopen_luasmtpd_spf);
 	lb_session_open(L);
 	lb_message_open(L);
 	lua_watchdog_start(L);

@@ -130,6 +130,10 @@ void	lb_verdict_from_results(lua_State *co, int base, int n, enum hook_id,
 /* lua_deliver.c: package.preload["luasmtpd.deliver"] */
 int	luaopen_luasmtpd_deliver(lua_State *L);
 
+/* lua_dns.c, lua_spf.c: package.preload["luasmtpd.dns"], ["luasmtpd.spf"] */
+int	luaopen_luasmtpd_dns(lua_State *L);
+int	luaopen_luasmtpd_spf(lua_State *L);
+
 /* lua_watchdog.c: stops a hook that runs too long without yielding. */
 void	lua_watchdog_start(lua_State *L);
 void	lua_watchdog_enter(double limit);
