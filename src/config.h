@@ -14,7 +14,12 @@
 
 #include "http/http.h"
 #include "kv/kv.h"
+#include "dns/dns.h"
 #include "tls/tls.h"
+
+/* Debian's dns-root-data: the root zone's trust anchor, used when the
+ * config names none (see lua/lua_config_dns.c). */
+#define CONFIG_DNS_ROOT_KEY	"/usr/share/dns/root.key"
 
 enum bare_lf_mode {
 	BARE_LF_REJECT,		/* refuse the command or message (default) */
@@ -95,6 +100,14 @@ struct config {
 	bool		 kv_wanted;
 	struct http_config http;
 	bool		 http_wanted;
+
+	/*
+	 * The resolver (the `dns` table, lua/lua_config_dns.c), as dns_new()
+	 * takes it; its strings live as long as the process.  Default: the
+	 * servers of /etc/resolv.conf, validating under CONFIG_DNS_ROOT_KEY
+	 * if that file is readable.
+	 */
+	struct dns_config dns;
 };
 
 void	config_defaults(struct config *);

@@ -24,7 +24,9 @@
 #include "config.h"
 #include "http/http.h"
 #include "kv/kv.h"
+#include "dns/dns.h"
 #include "lua/lua_vm.h"
+#include "mailauth/spf.h"
 #include "net/listener.h"
 #include "queue/spool.h"
 #include "server.h"
@@ -277,6 +279,27 @@ main(int argc, char **argv)
 		lua_vm_close();
 		return 1;
 	}
+	/*
+	 * The resolver and SPF behind luasmtpd.dns and luasmtpd.spf: after
+	 * the loop and the pools (SPF runs on workq_cpu and asks the resolver
+	 * from there), before any hook runs.  Freed at exit after the pools
+	 * have stopped and before the Lua state (dns.h, dns_free).
+	 */
+	if ((server.dns = dns_new(loop, &cfg.dns, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "luasmtpd: %s\n", err);
+		policy_clients_close();
+		workq_shutdown_pools();
+		task_shutdown();
+		lua_vm_close();
+		return 1;
+	}
+	spf_init(cfg.hostname);
+	log_info(0, "dns resolver upstream=%s dnssec=%s",
+	    cfg.dns.servers != NULL && cfg.dns.servers[0] != NULL ?
+	    cfg.dns.servers[0] : cfg.dns.resolv_conf ? "resolv.conf" : "root",
+	    cfg.dns.trust_anchor_file != NULL ? cfg.dns.trust_anchor_file :
+	    cfg.dns.trust_anchors != NULL && cfg.dns.trust_anchors[0] != NULL ?
+	    "trust_anchors" : "off");
 	/* Before the listeners: once "net listening" is logged, a SIGTERM
 	 * must already stop us cleanly (tests and service managers rely on
 	 * it). */
@@ -290,6 +313,7 @@ main(int argc, char **argv)
 		listeners_close();
 		policy_clients_close();
 		workq_shutdown_pools();
+		dns_free(server.dns);
 		lua_vm_close();
 		return 1;
 	}
@@ -305,6 +329,8 @@ main(int argc, char **argv)
 	 * (their __gc frees what C libraries allocated for them). */
 	workq_shutdown_pools();
 	task_shutdown();
+	dns_free(server.dns);		/* after the pools: see dns.h */
+	server.dns = NULL;
 	lua_vm_close();
 	log_info(0, "main stopped");
 	return 0;

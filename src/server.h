@@ -12,6 +12,7 @@
 
 struct http_client;
 struct kv;
+struct dns_ctx;
 struct smtp_session;
 
 struct server {
@@ -25,6 +26,9 @@ struct server {
 	/* Policy clients of the hooks, opened by main.c; NULL when unused. */
 	struct kv		*kv;		/* luasmtpd.kv */
 	struct http_client	*http;		/* luasmtpd.http */
+	/* The resolver of the Lua bindings (luasmtpd.dns, luasmtpd.spf);
+	 * made by main() once the loop and the pools exist. */
+	struct dns_ctx		*dns;
 };
 
 extern struct server server;

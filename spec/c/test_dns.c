@@ -698,6 +698,62 @@ t_free_with_pending(void)
 	CHECK_INT(g[0].calls + g[1].calls, 0);
 }
 
+/* ---- dns_result_dup ---------------------------------------------------- */
+
+struct dup_got {
+	bool			 done;
+	struct dns_result	*copy;
+};
+
+static void
+dup_cb(void *arg, const struct dns_result *r)
+{
+	struct dup_got *d = arg;
+
+	d->copy = dns_result_dup(r);
+	d->done = true;
+}
+
+/* A copy kept past the callback reads the same as the answer (ASan checks
+ * that it owns every byte and that dns_result_free frees them all). */
+static void
+t_result_dup(void)
+{
+	static const struct {
+		const char	*name;
+		int		 type;
+	} q[] = {
+		{ "www.rr.test", DNS_T_A }, { "www.rr.test", DNS_T_AAAA },
+		{ "alias.rr.test", DNS_T_A }, { "mx.rr.test", DNS_T_MX },
+		{ "txt.rr.test", DNS_T_TXT }, { "odd.rr.test", DNS_T_TXT },
+		{ "10.2.0.192.in-addr.arpa", DNS_T_PTR },
+		{ "_25._tcp.mx1.rr.test", DNS_T_TLSA }, { "rr.test", DNS_T_SOA },
+		{ "www.bogus.test", DNS_T_A }, { "nx.rr.test", DNS_T_A },
+	};
+
+	for (size_t i = 0; i < sizeof(q) / sizeof(q[0]); i++) {
+		struct got *want = resolve(q[i].name, q[i].type);
+		struct got *g = unit_alloc(sizeof(*g));
+		struct dup_got d = { false, NULL };
+
+		(void)dns_query(resolver(), q[i].name, q[i].type, 0, dup_cb, &d);
+		if (!test_run_until(loop, &d.done, WAIT_S))
+			unit_fail(__FILE__, __LINE__, "no callback for %s",
+			    q[i].name);
+		memset(g, 0, sizeof(*g));
+		got_cb(g, d.copy);
+		CHECK_INT(g->status, want->status);
+		CHECK_INT(g->nrr, want->nrr);
+		CHECK_INT(g->bogus, want->bogus);
+		CHECK_STR(g->text, want->text);
+		CHECK_STR(g->strings, want->strings);
+		CHECK_STR(g->canon, want->canon);
+		CHECK_STR(g->why, want->why);
+		CHECK_STR(d.copy->qname, q[i].name);
+		dns_result_free(d.copy);
+	}
+}
+
 static void
 t_free_resolver(void)
 {
@@ -748,6 +804,7 @@ static const struct unit_case cases[] = {
 	    t_query_wait_without_loop },
 	{ "bad settings fail dns_new", t_bad_settings },
 	{ "dns_free drops pending queries", t_free_with_pending },
+	{ "dns_result_dup copies every record type", t_result_dup },
 	{ "dns_free of the shared resolver", t_free_resolver },
 };
 

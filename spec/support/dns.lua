@@ -31,9 +31,12 @@
 --   mx.test     MX preferences, implicit MX (A only), null MX "0 .", CNAME
 --   fcrdns.test, 2.0.192.in-addr.arpa, 8.b.d.0.1.0.0.2.ip6.arpa
 --               PTR and forward records: a matching pair (192.0.2.10,
---               2001:db8::10), a mismatch (192.0.2.11), no PTR (192.0.2.12)
+--               2001:db8::10), a mismatch (192.0.2.11), no PTR (192.0.2.12),
+--               PTRs into servfail.test and slow.test (192.0.2.13, .14),
+--               two names of which the second matches (192.0.2.15)
 --   dnsbl.test  127.0.0.2 and 2001:db8::2 listed (A 127.0.0.2 and a TXT
---               reason); everything else NXDOMAIN
+--               reason), 127.0.0.3 with two codes and no TXT, 127.0.0.4
+--               answered outside 127/8; everything else NXDOMAIN
 --   secure.test signed: www A, MX, TLSA at _25._tcp.mx.secure.test
 --   bogus.test  signed, www.bogus.test's signature broken
 --   servfail.test  SERVFAIL;   slow.test  no answer ever

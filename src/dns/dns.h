@@ -222,6 +222,9 @@ void		 dns_cancel(struct dns_query *);
 int		 dns_query_wait(struct dns_ctx *, const char *name, int rrtype,
 		    double timeout, struct dns_result **out);
 void		 dns_result_free(struct dns_result *);
+/* A deep copy of res, for a dns_cb that keeps the answer past its call
+ * (the Lua bindings); free it with dns_result_free(). */
+struct dns_result *dns_result_dup(const struct dns_result *);
 
 /* Queries not yet delivered (tests, shutdown). */
 unsigned	 dns_pending(const struct dns_ctx *);

@@ -417,6 +417,61 @@ dns_result_from_packet(const char *name, int rrtype, int rcode,
 	return res;
 }
 
+/* Copies of one record's heap data; rr already holds the plain fields. */
+static void
+rr_dup(struct dns_rr *rr, const struct dns_rr *src)
+{
+	switch (src->type) {
+	case DNS_T_A:
+	case DNS_T_AAAA:
+		break;
+	case DNS_T_MX:
+		rr->mx.exchange = xstrdup(src->mx.exchange);
+		break;
+	case DNS_T_PTR:
+	case DNS_T_CNAME:
+	case DNS_T_NS:
+		rr->ptr.name = xstrdup(src->ptr.name);
+		break;
+	case DNS_T_TXT:
+		rr->txt.text = dup_bytes((const unsigned char *)src->txt.text,
+		    src->txt.len);
+		rr->txt.strings = xcalloc(src->txt.nstrings ? src->txt.nstrings :
+		    1, sizeof(*rr->txt.strings));
+		for (size_t i = 0; i < src->txt.nstrings; i++) {
+			rr->txt.strings[i].len = src->txt.strings[i].len;
+			rr->txt.strings[i].s = dup_bytes((const unsigned char *)
+			    src->txt.strings[i].s, src->txt.strings[i].len);
+		}
+		break;
+	case DNS_T_TLSA:
+		rr->tlsa.data = (unsigned char *)dup_bytes(src->tlsa.data,
+		    src->tlsa.len);
+		break;
+	default:
+		rr->raw.data = (unsigned char *)dup_bytes(src->raw.data,
+		    src->raw.len);
+		break;
+	}
+}
+
+struct dns_result *
+dns_result_dup(const struct dns_result *src)
+{
+	struct dns_result *res = xmalloc(sizeof(*res));
+
+	*res = *src;
+	res->qname = src->qname != NULL ? xstrdup(src->qname) : NULL;
+	res->canonname = src->canonname != NULL ? xstrdup(src->canonname) :
+	    NULL;
+	res->rr = src->nrr > 0 ? xcalloc(src->nrr, sizeof(*res->rr)) : NULL;
+	for (size_t i = 0; i < src->nrr; i++) {
+		res->rr[i] = src->rr[i];
+		rr_dup(&res->rr[i], &src->rr[i]);
+	}
+	return res;
+}
+
 void
 dns_result_free(struct dns_result *res)
 {

@@ -19,4 +19,12 @@
 int	lua_config_read(lua_State *L, int env_idx, int lines_idx, int hooks_idx,
 	    const char *path, struct config *, char *err, size_t errlen);
 
+/*
+ * lua_config_dns.c: the `dns` table at the top of L's stack into cfg->dns,
+ * tried on a throw-away resolver.  Returns 0, or -1 with "path:line:
+ * message" in err (the line of `dns` in the table at lines_idx).
+ */
+int	lua_config_dns(lua_State *L, int lines_idx, const char *path,
+	    struct config *, char *err, size_t errlen);
+
 #endif

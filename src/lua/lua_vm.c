@@ -100,6 +100,8 @@ lua_vm_load(const char *path, struct define *defines, size_t ndefines,
 	preload(L, "luasmtpd.deliver", luaopen_luasmtpd_deliver);
 	preload(L, "luasmtpd.kv", luaopen_luasmtpd_kv);
 	preload(L, "luasmtpd.http", luaopen_luasmtpd_http);
+	preload(L, "luasmtpd.dns", luaopen_luasmtpd_dns);
+	preload(L, "luasmtpd.spf", luaopen_luasmtpd_spf);
 	lb_session_open(L);
 	lb_message_open(L);
 	lua_watchdog_start(L);

@@ -133,6 +133,9 @@ int	luaopen_luasmtpd_deliver(lua_State *L);
 /* lua_kv.c, lua_http.c: package.preload["luasmtpd.kv"], ["luasmtpd.http"] */
 int	luaopen_luasmtpd_kv(lua_State *L);
 int	luaopen_luasmtpd_http(lua_State *L);
+/* lua_dns.c, lua_spf.c: package.preload["luasmtpd.dns"], ["luasmtpd.spf"] */
+int	luaopen_luasmtpd_dns(lua_State *L);
+int	luaopen_luasmtpd_spf(lua_State *L);
 
 /* lua_watchdog.c: stops a hook that runs too long without yielding. */
 void	lua_watchdog_start(lua_State *L);
