@@ -170,8 +170,6 @@ struct dkim_verify {
 #define DKIM_SIGN_NAMES_MAX	900
 /* h= entries of an Ed25519 signature (each signed field instance). */
 #define DKIM_SIGN_FIELDS_MAX	256
-/* RFC 5322 §2.1.1. */
-#define DKIM_LINE_MAX		998
 #define DKIM_FIELD_PREFIX	"DKIM-Signature: "
 
 struct dkim_sign_one {
