@@ -202,6 +202,20 @@ $(BUILD)/test/test_cms: spec/c/test_cms.c $(CMS_SRCS) $(PRIVACY_HDRS) \
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Ispec/c $(CFLAGS) -O1 $(SAN) -o $@ $< \
 	    $(CMS_SRCS) -lcrypto -lpthread
+# Message authentication drivers (spec/unit/dkim_spec.lua, dmarc_spec.lua,
+# authres_spec.lua): src/mailauth/ with the resolver and the CPU pool,
+# against the NSD peer and dkimpy, under the same sanitizers.
+MAILAUTH_SRCS = $(DNS_SRCS) $(wildcard src/mailauth/*.c) src/util/workq.c
+MAILAUTH_UNITS = test_dkim test_dkim_stream test_dmarc test_authres
+MAILAUTH_DEPS = $(PEER_DEPS) $(wildcard src/mailauth/*.h) \
+             spec/c/dkim_test_util.h
+
+$(MAILAUTH_UNITS:%=$(BUILD)/test/%): $(BUILD)/test/%: spec/c/%.c \
+    $(MAILAUTH_SRCS) $(MAILAUTH_DEPS) | deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ispec/c $(CFLAGS) -O1 $(SAN) -o $@ $< \
+	    $(MAILAUTH_SRCS) $$(pkg-config --libs opendkim libcrypto) \
+	    -lopendmarc -lspf2 -lunbound -lev -lresolv -lpthread
 
 # ---- fuzzing (libFuzzer, clang): make fuzz [FUZZ_SECONDS=60] ----
 FUZZ_SECONDS ?= 60
@@ -240,6 +254,7 @@ test: $(KV_UNITS:%=$(BUILD)/test/%)
 test: $(PEER_UNITS:%=$(BUILD)/test/%)
 test: $(BUILD)/test/test_sdnotify $(BUILD)/install/luasmtpd
 test: $(PRIVACY_UNITS:%=$(BUILD)/test/%)
+test: $(MAILAUTH_UNITS:%=$(BUILD)/test/%)
 
 FORCE:
 

@@ -42,6 +42,7 @@ lua-busted
 lua-socket
 lua-sec
 python3
+python3-dkim
 postfix
 dovecot-core
 dovecot-lmtpd

@@ -40,6 +40,8 @@
 --   secure.test signed: www A, MX, TLSA at _25._tcp.mx.secure.test
 --   bogus.test  signed, www.bogus.test's signature broken
 --   servfail.test  SERVFAIL;   slow.test  no answer ever
+--   dkim.test   DKIM keys of spec/fixtures/dkim/*.pem (RSA 512 to 8192, Ed25519)
+--   dmarc.test  DMARC records of each policy, pct, sp, strict alignment
 --
 -- Fields of the peer object, for a resolver under test (src/dns dns_config):
 --   .host, .port        "127.0.0.1", NSD's port
@@ -76,7 +78,7 @@ local FIXTURES = H.root .. "/spec/fixtures/dns"
 local ZONES = {
   "spf.test", "rr.test", "mx.test", "fcrdns.test", "dnsbl.test",
   "2.0.192.in-addr.arpa", "8.b.d.0.1.0.0.2.ip6.arpa",
-  "secure.test", "bogus.test",
+  "secure.test", "bogus.test", "dkim.test", "dmarc.test",
 }
 local SIGNED = { "secure.test", "bogus.test" }
 local NODEFAULT = { "test.", "2.0.192.in-addr.arpa.", "8.b.d.0.1.0.0.2.ip6.arpa." }
