@@ -6,6 +6,8 @@
  *   smtp.sleep(seconds)            yields the hook; other sessions go on
  *   smtp.all(f1, f2, ...)          runs the functions in parallel, waits
  *                                  for all (lua_task.c)
+ *   smtp.crypt_check(pw, hash)     a crypt(3) hash checked on the CPU pool
+ *                                  (lua_crypt.c; yields)
  *   smtp.now()                     the event loop's time (seconds, float)
  *   smtp.hostname()                the configured hostname
  *   smtp.split_address(a)          local part, domain (nil for Postmaster)
@@ -504,6 +506,7 @@ luaopen_luasmtpd(lua_State *L)
 	lua_newtable(L);
 	luaL_register(L, NULL, core_funcs);
 	lb_task_register(L);		/* sleep, all */
+	lb_crypt_register(L);		/* crypt_check */
 	lua_pushliteral(L, LUASMTPD_VERSION);
 	lua_setfield(L, -2, "version");
 	return 1;

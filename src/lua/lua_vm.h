@@ -74,6 +74,8 @@ void	lb_task_wrap(lua_State *L, lua_CFunction start, const char *name);
 void	lb_task_wrap_collect(lua_State *L, lua_CFunction start,
 	    lua_CFunction collect, const char *name);
 void	lb_task_register(lua_State *L);
+/* lua_crypt.c: smtp.crypt_check into the table on top. */
+void	lb_crypt_register(lua_State *L);
 
 /*
  * Blocking work on a pool as the operation of a hook.  A binding embeds

@@ -529,7 +529,7 @@ spf_check(struct dns_ctx *dns, const char *ip, const char *helo,
 	if (cb == NULL || ip == NULL || (inet_pton(AF_INET, ip, a) != 1 &&
 	    inet_pton(AF_INET6, ip, a) != 1))
 		return NULL;
-	assert(workq_cpu != NULL);
+	assert(workq_resolve != NULL);
 	if (receiver[0] == '\0')
 		spf_init(NULL);
 	helo = helo != NULL ? helo : "";
@@ -561,7 +561,8 @@ spf_check(struct dns_ctx *dns, const char *ip, const char *helo,
 	r->work.run = spf_run;
 	r->work.done = spf_done;
 	pending++;
-	workq_submit(workq_cpu, &r->work);
+	/* Mostly waiting on DNS: the pool for blocking lookups, not the CPU one. */
+	workq_submit(workq_resolve, &r->work);
 	return r;
 }
 

@@ -6,7 +6,8 @@
  *	client (RFC 7208 §2.4: the sender's domain, or postmaster@HELO for
  *	the null sender) and calls back, on the loop thread, with the result,
  *	the explanation, the reason and a Received-SPF field value (§9.1).
- *	libspf2 runs on the CPU worker pool (workq_cpu); its DNS layer
+ *	libspf2 runs on the resolver worker pool (workq_resolve: it mostly
+ *	waits on lookups, which must not hold up CPU work); its DNS layer
  *	(spf_dns.c) asks our resolver (src/dns) with dns_query_wait(), so SPF
  *	shares the resolver's cache, servers, DNSSEC and timeouts.  Each check
  *	has one SPF_server_t of its own: libspf2 keeps no shared mutable
@@ -110,7 +111,7 @@ void		 spf_init(const char *receiver);
  * within timeout seconds (0: SPF_TIMEOUT_DEFAULT).  cb is called later,
  * never from inside spf_check().  Returns NULL (and never calls cb) if ip
  * is not an address or cb is NULL.  dns must outlive the check; the pool
- * workq_cpu must exist (workq_init_pools()).
+ * workq_resolve must exist (workq_init_pools()).
  */
 struct spf_req	*spf_check(struct dns_ctx *dns, const char *ip, const char *helo,
 		    const char *sender, double timeout, spf_cb cb, void *arg);

@@ -116,8 +116,11 @@ workq_init_pools(struct ev_loop *loop, unsigned ndisk)
 	if (ncpu < 1)
 		ncpu = 1;
 	workq_disk = workq_new(loop, "disk", ndisk);
-	/* Lookups mostly wait: a few more threads than cores is cheap. */
-	workq_resolve = workq_new(loop, "resolve", 4);
+	/*
+	 * Lookups and SPF checks mostly wait on the network: many threads
+	 * are cheap, and a few slow domains must not hold up the rest.
+	 */
+	workq_resolve = workq_new(loop, "resolve", 16);
 	workq_cpu = workq_new(loop, "cpu", (unsigned)ncpu);
 }
 

@@ -10,8 +10,9 @@
  * There are separate pools so that one kind of slowness cannot starve the
  * others (a slow DNS server must not delay the fsync behind a 250):
  *   workq_disk      spool commits, Maildir writes, reading messages
- *   workq_resolve   blocking name resolution (getaddrinfo for deliveries)
- *   workq_cpu       CPU-heavy work: crypt(3), SPF, DKIM
+ *   workq_resolve   blocking name resolution: getaddrinfo for deliveries,
+ *                   SPF checks (libspf2 waits on each lookup)
+ *   workq_cpu       CPU-heavy work: crypt(3), DKIM
  * Each is created by workq_init_pools(); a pool's jobs run in FIFO order
  * on its threads.
  */
