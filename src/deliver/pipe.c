@@ -69,6 +69,8 @@ struct pipe_run {
 	ev_io		 out_w;		/* captured output is readable */
 	int		 in_fd;		/* write end of the child's stdin */
 	int		 file_fd;	/* the input file */
+	char		*prefix;	/* fed before the file (owned) */
+	size_t		 prefix_len, prefix_off;
 	int		 out_fd;	/* read end of the capture pipe */
 
 	/* stdin: one chunk at a time; wbuf[0] is room for a held-back CR. */
@@ -149,6 +151,8 @@ stop_input(struct pipe_run *r)
 	ev_io_stop(r->loop, &r->in_w);
 	close_fd(&r->in_fd);
 	close_fd(&r->file_fd);
+	free(r->prefix);
+	r->prefix = NULL;
 }
 
 static void
@@ -390,6 +394,11 @@ run_new(struct ev_loop *loop, const struct pipe_spec *spec, pid_t pid,
 	r->started = ev_time();
 	r->in_fd = pf->in;
 	r->file_fd = pf->file;
+	if (spec->input_prefix != NULL && spec->input_prefix_len > 0) {
+		r->prefix = xmalloc(spec->input_prefix_len);
+		memcpy(r->prefix, spec->input_prefix, spec->input_prefix_len);
+		r->prefix_len = spec->input_prefix_len;
+	}
 	r->out_fd = pf->out;
 	r->crlf = spec->crlf;
 	r->out_max = spec->output_max ? spec->output_max : PIPE_OUTPUT_DEFAULT;
@@ -464,9 +473,18 @@ refill(struct pipe_run *r)
 	char *in = r->wbuf + 1, *o = r->wbuf;
 	ssize_t n;
 
-	do
-		n = read(r->file_fd, in, PIPE_CHUNK);
-	while (n < 0 && errno == EINTR);
+	if (r->prefix_off < r->prefix_len) {
+		/* Added header fields go first, converted like the file. */
+		n = (ssize_t)(r->prefix_len - r->prefix_off);
+		if (n > PIPE_CHUNK)
+			n = PIPE_CHUNK;
+		memcpy(in, r->prefix + r->prefix_off, (size_t)n);
+		r->prefix_off += (size_t)n;
+	} else {
+		do
+			n = read(r->file_fd, in, PIPE_CHUNK);
+		while (n < 0 && errno == EINTR);
+	}
 	if (n < 0)
 		return -1;
 	r->wpos = 0;

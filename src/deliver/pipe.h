@@ -72,6 +72,9 @@ struct pipe_spec {
 	char *const	*envp;		/* NULL-terminated: the whole env */
 	enum pipe_mode	 mode;
 	const char	*input_path;	/* PIPE_MODE_STDIN: fed to stdin */
+	/* Header fields to feed before the file (CRLF; copied), or NULL. */
+	const char	*input_prefix;
+	size_t		 input_prefix_len;
 	bool		 crlf;		/* keep CRLF; default CRLF -> LF */
 	size_t		 output_max;	/* 0: PIPE_OUTPUT_DEFAULT */
 	double		 timeout;	/* seconds, > 0 */

@@ -187,6 +187,7 @@ client_free(struct smtp_client *cl)
 	}
 	free(cl->sender);
 	free(cl->path);
+	free(cl->prefix);
 	if (cl->ai != NULL)
 		freeaddrinfo(cl->ai);
 	free(cl);
@@ -296,7 +297,7 @@ kickoff(struct smtp_client *cl)
 			    "message %s: %s", cl->path, strerror(errno));
 			return;
 		}
-		cl->size = (uint64_t)st.st_size;
+		cl->size = (uint64_t)st.st_size + cl->prefix_len;
 	}
 	if (cl->given_fd >= 0) {
 		int fd = cl->given_fd, fl = fcntl(fd, F_GETFL);
@@ -471,6 +472,11 @@ client_new(struct ev_loop *loop, uint64_t sid, const struct smtpc_opts *o,
 		cl->need_utf8 = cl->need_utf8 || has_non_ascii(cl->rcpts[i]);
 	}
 	cl->path = dup_or_null(m->path);
+	if (m->prefix != NULL && m->prefix_len > 0) {
+		cl->prefix = xmalloc(m->prefix_len);
+		memcpy(cl->prefix, m->prefix, m->prefix_len);
+		cl->prefix_len = m->prefix_len;
+	}
 	cl->eightbit = m->eightbit;
 	cl->msgfd = -1;
 	cl->res = xcalloc(m->nrcpts ? m->nrcpts : 1, sizeof(*cl->res));

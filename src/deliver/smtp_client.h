@@ -134,6 +134,9 @@ struct smtpc_msg {
 	const char *const	*rcpts;
 	size_t			 nrcpts;	/* >= 1 */
 	const char		*path;		/* the message: CRLF, unstuffed */
+	/* Header fields sent before the file (CRLF; copied), or NULL. */
+	const char		*prefix;
+	size_t			 prefix_len;
 	bool			 eightbit;	/* received as BODY=8BITMIME */
 	bool			 smtputf8;	/* needs SMTPUTF8 */
 };

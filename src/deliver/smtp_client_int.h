@@ -71,6 +71,8 @@ struct smtp_client {
 	char			**rcpts;
 	size_t			 nrcpts;
 	char			*path;
+	char			*prefix;	/* sent before the file, owned */
+	size_t			 prefix_len, prefix_off;
 	int			 msgfd;		/* -1 until opened */
 	uint64_t		 size;
 	bool			 eightbit;

@@ -571,9 +571,19 @@ body_pump(struct smtp_client *cl)
 
 		while (!cl->body_eof &&
 		    conn_out_pending(&cl->conn) < BODY_HIGH_WATER) {
-			ssize_t n = read(cl->msgfd, in, sizeof(in));
+			ssize_t n;
 			size_t o;
 
+			if (cl->prefix_off < cl->prefix_len) {
+				/* Added header fields go first, stuffed alike. */
+				n = (ssize_t)(cl->prefix_len - cl->prefix_off);
+				if ((size_t)n > sizeof(in))
+					n = (ssize_t)sizeof(in);
+				memcpy(in, cl->prefix + cl->prefix_off, (size_t)n);
+				cl->prefix_off += (size_t)n;
+			} else {
+				n = read(cl->msgfd, in, sizeof(in));
+			}
 			if (n < 0) {
 				smtpc_fail(cl, false, 451, "4.3.0", "cannot read "
 				    "the message %s: %s", cl->path,

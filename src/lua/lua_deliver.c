@@ -95,6 +95,25 @@ maildir_push(lua_State *L, struct lb_work *lw)
 	return 2;
 }
 
+/*
+ * The Maildir's own fields, then the fields hooks added (CRLF in the tx,
+ * LF in a Maildir file like the rest of it).
+ */
+static char *
+maildir_prefix(const char *own, const struct buf *added)
+{
+	size_t olen = strlen(own), alen = buf_used(added), o = olen;
+	const char *a = buf_head(added);
+	char *p = xmalloc(olen + alen + 1);
+
+	memcpy(p, own, olen);
+	for (size_t i = 0; i < alen; i++)
+		if (a[i] != '\r')
+			p[o++] = a[i];
+	p[o] = '\0';
+	return p;
+}
+
 static const struct task_op_ops maildir_ops = {
 	.name = "deliver.maildir",
 	.push = lb_work_push,
@@ -295,10 +314,10 @@ lb_deliver_maildir_start(lua_State *L)
 	else
 		snprintf(prefix, sizeof(prefix), "Return-Path: <%s>\n",
 		    tx->sender);
+	j->prefix = maildir_prefix(prefix, &tx->added);
 	j->ls = ls;
 	j->dir = xstrdup(dir);
 	j->spool = xstrdup(tx->spool.path);
-	j->prefix = xstrdup(prefix);
 	j->hostname = xstrdup(ls->s->cfg->hostname);
 	j->lw.run = maildir_run;
 	j->lw.finish = maildir_finish;

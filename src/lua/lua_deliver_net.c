@@ -295,6 +295,8 @@ start_delivery(lua_State *L, struct lua_sess *ls, struct task_op *op,
 	m.rcpts = addrs;
 	m.nrcpts = nrcpts;
 	m.path = tx->spool.path;
+	m.prefix = buf_head(&tx->added);
+	m.prefix_len = buf_used(&tx->added);
 	m.eightbit = tx->opts.body == SMTP_BODY_8BITMIME;
 	m.smtputf8 = tx->opts.smtputf8;
 	j->op = op;

@@ -637,6 +637,8 @@ lb_deliver_pipe(lua_State *L)
 	spec.envp = envp;
 	spec.mode = lmtp ? PIPE_MODE_SOCKET : PIPE_MODE_STDIN;
 	spec.input_path = lmtp ? NULL : s->tx->spool.path;
+	spec.input_prefix = lmtp ? NULL : buf_head(&s->tx->added);
+	spec.input_prefix_len = lmtp ? 0 : buf_used(&s->tx->added);
 	spec.crlf = crlf;
 	spec.output_max = (size_t)output_max;
 	spec.timeout = timeout;
@@ -695,6 +697,8 @@ lb_deliver_pipe(lua_State *L)
 		m.rcpts = to;
 		m.nrcpts = nrcpts;
 		m.path = s->tx->spool.path;
+		m.prefix = buf_head(&s->tx->added);
+		m.prefix_len = buf_used(&s->tx->added);
 		m.eightbit = s->tx->opts.body == SMTP_BODY_8BITMIME;
 		m.smtputf8 = s->tx->opts.smtputf8;
 		snprintf(name, sizeof(name), "pipe:%s", j->target);

@@ -39,6 +39,7 @@
 #define ENV_SESSION	1
 #define ENV_HEADERS	2	/* the parsed header table, once read */
 #define ENV_METHODS	3
+#define ENV_ADDEDLEN	4	/* tx->added's length when it was parsed */
 
 struct lb_message {
 	unsigned	seq;
@@ -53,6 +54,8 @@ enum read_what {
 struct read_job {
 	struct lb_work	 lw;		/* first */
 	char		*path;
+	char		*added;		/* tx->added, read before the file */
+	size_t		 addedlen;
 	size_t		 max;
 	enum read_what	 what;
 	char		*data;		/* what was read, malloc'ed */
@@ -98,11 +101,16 @@ read_run(struct lb_work *lw)
 		return;
 	}
 	/* Plain malloc: running out of memory fails this call only. */
-	if ((j->data = malloc(j->max + 1)) == NULL) {
+	if ((j->data = malloc(j->addedlen + j->max + 1)) == NULL) {
 		snprintf(j->err, sizeof(j->err), "out of memory");
 		close(fd);
 		return;
 	}
+	/* The fields hooks added come first, as every delivery sends them. */
+	if (j->addedlen > 0)
+		memcpy(j->data, j->added, j->addedlen);
+	n = j->addedlen;
+	j->max += j->addedlen;
 	while (n < j->max) {
 		ssize_t r = read(fd, j->data + n, j->max - n);
 
@@ -216,6 +224,7 @@ read_free(struct lb_work *lw)
 	struct read_job *j = (struct read_job *)lw;
 
 	free(j->path);
+	free(j->added);
 	free(j->data);
 	free(j);
 }
@@ -235,6 +244,10 @@ start_read(lua_State *L, enum read_what what)
 	struct read_job *j = xcalloc(1, sizeof(*j));
 
 	j->path = xstrdup(tx->spool.path);
+	if ((j->addedlen = buf_used(&tx->added)) > 0) {
+		j->added = xmalloc(j->addedlen);
+		memcpy(j->added, buf_head(&tx->added), j->addedlen);
+	}
 	j->what = what;
 	j->max = what == READ_HEADERS ? MESSAGE_HEADER_MAX : (size_t)tx->spool.size;
 	j->lw.run = read_run;
@@ -282,16 +295,30 @@ static int
 lb_message_cache(lua_State *L)
 {
 	bool store = lua_gettop(L) >= 2;	/* (msg, value) */
+	struct smtp_tx *tx = check_message(L, 1);
 
-	(void)check_message(L, 1);
 	lua_getfenv(L, 1);
 	if (store) {
 		lua_pushvalue(L, 2);
 		lua_rawseti(L, -2, ENV_HEADERS);
+		lua_pushnumber(L, (lua_Number)buf_used(&tx->added));
+		lua_rawseti(L, -2, ENV_ADDEDLEN);
 		return 0;
 	}
-	lua_rawgeti(L, -1, ENV_HEADERS);
+	/* A field added since the parse makes the cache stale. */
+	lua_rawgeti(L, -1, ENV_ADDEDLEN);
+	if (lua_tonumber(L, -1) != (lua_Number)buf_used(&tx->added)) {
+		lua_pushnil(L);
+		return 1;
+	}
+	lua_rawgeti(L, -2, ENV_HEADERS);
 	return 1;
+}
+
+static int
+lb_message_add_header(lua_State *L)
+{
+	return lb_tx_add_header(L, check_message(L, 1));
 }
 
 static int
@@ -306,7 +333,9 @@ lb_message_index(lua_State *L)
 	if (!lua_isnil(L, -1))
 		return 1;
 	lua_pop(L, 1);
-	if (strcmp(k, "id") == 0)
+	if (strcmp(k, "add_header") == 0)
+		lua_pushcfunction(L, lb_message_add_header);
+	else if (strcmp(k, "id") == 0)
 		lua_pushstring(L, tx->id);
 	else if (strcmp(k, "path") == 0)
 		lua_pushstring(L, tx->spool.path);

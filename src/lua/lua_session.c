@@ -5,6 +5,7 @@
  *   s.helo s.esmtp s.tls s.auth s.data (a table for the script's state)
  *   s.tx (the transaction, or nil) s:log(text)
  *   tx.id tx.sender tx.params tx.rcpts tx.size tx.smtputf8 tx.body
+ *   tx:add_header(name, value)
  *
  * A session value is a userdata holding a pointer that the C side clears
  * when the session is freed; any later use raises "session is closed".
@@ -310,13 +311,41 @@ check_tx(lua_State *L, int idx)
 	return s->tx;
 }
 
+/***
+ * tx:add_header(name, value)      (does not yield)
+ * Adds "name: value" to the message, above our Received: field, for every
+ * delivery and for the queue.  Misuse (a bad name or value, too much)
+ * raises: it is the config's text, not the client's.
+ */
+int
+lb_tx_add_header(lua_State *L, struct smtp_tx *tx)
+{
+	size_t nlen, vlen;
+	const char *name = luaL_checklstring(L, 2, &nlen);
+	const char *value = luaL_checklstring(L, 3, &vlen);
+	char err[200];
+
+	if (smtp_tx_add_header(tx, name, nlen, value, vlen, err,
+	    sizeof(err)) != 0)
+		return luaL_error(L, "add_header: %s", err);
+	return 0;
+}
+
+static int
+lb_tx_add_header_method(lua_State *L)
+{
+	return lb_tx_add_header(L, check_tx(L, 1));
+}
+
 static int
 lb_tx_index(lua_State *L)
 {
 	struct smtp_tx *tx = check_tx(L, 1);
 	const char *k = luaL_checkstring(L, 2);
 
-	if (strcmp(k, "id") == 0)
+	if (strcmp(k, "add_header") == 0)
+		lua_pushcfunction(L, lb_tx_add_header_method);
+	else if (strcmp(k, "id") == 0)
 		lua_pushstring(L, tx->id);
 	else if (strcmp(k, "sender") == 0)
 		lua_pushstring(L, tx->sender);

@@ -116,6 +116,9 @@ void	lb_push_session(lua_State *L, struct lua_sess *);
 void	lb_push_params(lua_State *L, const char *raw);
 void	lb_push_rcpts(lua_State *L, const struct smtp_session *);
 void	lb_session_invalidate(struct lua_sess *);
+/* tx:add_header / msg:add_header with (_, name, value) at 1..3. */
+struct smtp_tx;
+int	lb_tx_add_header(lua_State *L, struct smtp_tx *tx);
 /* The live session behind a session, transaction or message value. */
 struct smtp_session *lb_session_of(lua_State *L, int idx);
 

@@ -111,7 +111,9 @@ envelope_write(const struct envelope *e, struct buf *b)
 	    (e->mail_params != NULL && field(b, "mail", e->mail_params) != 0) ||
 	    (e->envid != NULL && field(b, "envid", e->envid) != 0) ||
 	    (e->ret != NULL && field(b, "ret", e->ret) != 0) ||
-	    buf_appendf(b, "smtputf8 %d\n", e->smtputf8 ? 1 : 0) != 0)
+	    buf_appendf(b, "smtputf8 %d\n", e->smtputf8 ? 1 : 0) != 0 ||
+	    (e->headers != NULL && e->headers[0] != '\0' &&
+	    field(b, "headers", e->headers) != 0))
 		return -1;
 	for (size_t i = 0; i < e->nrcpts; i++) {
 		const struct env_rcpt *r = &e->rcpts[i];
@@ -254,6 +256,8 @@ envelope_parse(const char *data, size_t len, struct envelope *e, char *err,
 				slot = &e->envid;
 			else if (strcmp(f[0], "ret") == 0)
 				slot = &e->ret;
+			else if (strcmp(f[0], "headers") == 0)
+				slot = &e->headers;
 			if (slot != NULL) {
 				free(*slot);
 				if ((*slot = dec(f[1])) == NULL) {
@@ -307,5 +311,6 @@ envelope_free(struct envelope *e)
 	free(e->mail_params);
 	free(e->envid);
 	free(e->ret);
+	free(e->headers);
 	memset(e, 0, sizeof(*e));
 }

@@ -18,6 +18,7 @@
  *   envid <ENVID>                  (optional, RFC 3461)
  *   ret FULL|HDRS                  (optional)
  *   smtputf8 0|1
+ *   headers <fields hooks added, CRLF lines>   (optional)
  *   rcpt <address> <original> <orcpt> <notify> <status> <attempts> <next>
  *        (orcpt/notify "+" when absent; status 0 = to do, else the last
  *         reply code; next = unix seconds of the next attempt)
@@ -59,6 +60,7 @@ struct envelope {
 	char		*envid;		/* RFC 3461, or NULL */
 	char		*ret;		/* "FULL", "HDRS" or NULL */
 	bool		 smtputf8;
+	char		*headers;	/* added fields sent before the data, or NULL */
 	struct env_rcpt	*rcpts;
 	size_t		 nrcpts;
 	size_t		 caprcpts;

@@ -401,6 +401,8 @@ make_envelope(const struct smtp_tx *tx, size_t *len)
 	e.sender = tx->sender;
 	e.mail_params = tx->params;
 	e.smtputf8 = tx->opts.smtputf8;
+	if (buf_used(&tx->added) > 0)
+		e.headers = xstrndup(buf_head(&tx->added), buf_used(&tx->added));
 	for (size_t i = 0; i < tx->nrcpts; i++) {
 		const struct smtp_rcpt *r = &tx->rcpts[i];
 

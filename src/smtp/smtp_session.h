@@ -75,6 +75,12 @@ struct smtp_rcpt {
 struct smtp_tx {
 	unsigned		 seq;
 	char			 id[40];	/* "<session id>.<seq>" */
+	/*
+	 * Header fields added by hooks (CRLF lines, folded), in the order they
+	 * were added: every delivery path sends them before the spool file's
+	 * content, and the queue keeps them in the envelope.
+	 */
+	struct buf		 added;
 	char			*sender;	/* "" for the null sender */
 	char			*params;	/* raw MAIL parameters, or NULL */
 	struct smtp_mail_opts	 opts;
@@ -190,6 +196,14 @@ void	smtp_session_close(struct smtp_session *, const char *reason);
 /* Only the server's reaper calls these two. */
 void	smtp_session_finish_close(struct smtp_session *);
 void	smtp_session_free(struct smtp_session *);
+
+/*
+ * Add a header field "name: value" to the transaction's message (see
+ * smtp_tx.added).  Returns 0, or -1 with a reason in err (a bad name or
+ * value, or the bound reached).
+ */
+int	smtp_tx_add_header(struct smtp_tx *, const char *name, size_t namelen,
+	    const char *value, size_t valuelen, char *err, size_t errlen);
 
 /* Record a recipient's delivery outcome (delivery code, Lua). */
 void	smtp_rcpt_set_result(struct smtp_rcpt *, int status, const char *ecode,

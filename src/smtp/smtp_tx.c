@@ -5,6 +5,7 @@
  * (or RSET, EHLO, QUIT).  It owns its recipients and its spool file; an
  * uncommitted spool file is deleted with it.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@ tx_new(struct smtp_session *s)
 	tx->seq = ++s->ntx;
 	snprintf(tx->id, sizeof(tx->id), "%s.%u", s->idstr, tx->seq);
 	tx->spool.fd = -1;
+	buf_init(&tx->added, ADDED_HEADERS_MAX);
 	return tx;
 }
 
@@ -73,6 +75,7 @@ tx_free(struct smtp_tx *tx)
 		free(tx->rcpts[i].text);
 	}
 	free(tx->rcpts);
+	buf_reset(&tx->added);
 	rcpt_free(tx->pending);
 	free(tx->sender);
 	free(tx->params);
@@ -97,4 +100,91 @@ smtp_rcpt_set_result(struct smtp_rcpt *r, int status, const char *ecode,
 	snprintf(r->ecode, sizeof(r->ecode), "%s", ecode != NULL ? ecode : "");
 	free(r->text);
 	r->text = text != NULL ? xstrdup(text) : NULL;
+}
+
+/* RFC 5322 §2.2 field name: printable US-ASCII except ":". */
+static bool
+good_name(const char *n, size_t len)
+{
+	if (len == 0 || len > ADDED_HEADER_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)n[i] < 33 || (unsigned char)n[i] > 126 ||
+		    n[i] == ':')
+			return false;
+	return true;
+}
+
+/* Unstructured value: tabs and printable bytes (UTF-8 allowed, RFC
+ * 6532); never CR, LF, NUL or another control character. */
+static bool
+good_value(const char *v, size_t len)
+{
+	if (len > ADDED_HEADER_VALUE_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)v[i];
+
+		if ((c < 0x20 && c != '\t') || c == 0x7f)
+			return false;
+	}
+	return true;
+}
+
+int
+smtp_tx_add_header(struct smtp_tx *tx, const char *name, size_t namelen,
+    const char *value, size_t valuelen, char *err, size_t errlen)
+{
+	struct buf b;
+	size_t col, i = 0;
+
+	if (!good_name(name, namelen)) {
+		snprintf(err, errlen, "a header name is 1-%d printable characters "
+		    "without ':'", ADDED_HEADER_NAME_MAX);
+		return -1;
+	}
+	if (!good_value(value, valuelen)) {
+		snprintf(err, errlen, "a header value is at most %d bytes without "
+		    "control characters (CR, LF, NUL...)", ADDED_HEADER_VALUE_MAX);
+		return -1;
+	}
+	/* Build the folded field apart, then append it whole or not at all. */
+	buf_init(&b, ADDED_HEADER_VALUE_MAX * 2 + ADDED_HEADER_NAME_MAX + 16);
+	(void)buf_append(&b, name, namelen);
+	(void)buf_append(&b, ": ", 2);
+	col = namelen + 2;
+	while (i < valuelen && (value[i] == ' ' || value[i] == '\t'))
+		i++;
+	while (i < valuelen) {
+		/* The next word and the white space before it. */
+		size_t ws = i, w;
+
+		while (i < valuelen && (value[i] == ' ' || value[i] == '\t'))
+			i++;
+		w = i;
+		while (i < valuelen && value[i] != ' ' && value[i] != '\t')
+			i++;
+		if (i - w > 990) {
+			buf_reset(&b);
+			snprintf(err, errlen, "a header value has a word longer than "
+			    "990 bytes (it cannot be folded)");
+			return -1;
+		}
+		/* RFC 5322 §2.2.3: fold before white space, at 78 if we can. */
+		if (ws < w && col + (i - ws) > 78 && col > namelen + 2) {
+			(void)buf_append(&b, "\r\n", 2);
+			col = 0;
+		}
+		(void)buf_append(&b, value + ws, i - ws);
+		col += i - ws;
+	}
+	(void)buf_append(&b, "\r\n", 2);
+	if (buf_append(&tx->added, buf_head(&b), buf_used(&b)) != 0) {
+		buf_reset(&b);
+		snprintf(err, errlen, "the added header fields would exceed %d "
+		    "bytes", ADDED_HEADERS_MAX);
+		return -1;
+	}
+	buf_reset(&b);
+	return 0;
 }

@@ -37,10 +37,11 @@ buf_used(const struct buf *b)
 	return b->len - b->off;
 }
 
+/* Never NULL: an empty buffer (no storage yet) gives "". */
 static inline const char *
 buf_head(const struct buf *b)
 {
-	return b->data + b->off;
+	return b->data != NULL ? b->data + b->off : "";
 }
 
 static inline size_t

@@ -75,6 +75,14 @@
 
 /* Header section the message object parses for Lua. */
 #define MESSAGE_HEADER_MAX		(256 * 1024)
+/*
+ * Header fields hooks add to a message (tx:add_header): all of them, one
+ * field's value, and one field name (RFC 5322 §2.1.1: lines of at most
+ * 998 octets; we fold at 78 where the value has white space).
+ */
+#define ADDED_HEADERS_MAX		(64 * 1024)
+#define ADDED_HEADER_VALUE_MAX		8192
+#define ADDED_HEADER_NAME_MAX		76
 
 /* Bounded excerpts of client text in logs. */
 #define LOG_EXCERPT_MAX			100
