@@ -75,6 +75,7 @@ struct config {
 	double		 greet_pause;
 	bool		 reject_early_talkers;
 	bool		 forbid_unauth_pipelining; /* after end of data: 554 */
+	bool		 commit_per_file;	/* commit_sync = "file" (commit.h) */
 	enum bare_lf_mode bare_lf;
 	int		 bare_lf_reject_code;	/* 5xx; 521 also disconnects */
 	bool		 received_header;

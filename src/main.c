@@ -28,6 +28,7 @@
 #include "lua/lua_vm.h"
 #include "mailauth/spf.h"
 #include "net/listener.h"
+#include "queue/commit.h"
 #include "queue/spool.h"
 #include "server.h"
 #include "task/task.h"
@@ -271,6 +272,9 @@ main(int argc, char **argv)
 	loop = ev_default_loop(EVFLAG_AUTO);
 	server_init(loop, &cfg);
 	workq_init_pools(loop, cfg.workers);
+	if (commit_init(loop, cfg.spool_dir, cfg.commit_per_file ? COMMIT_FILE :
+	    COMMIT_FILESYSTEM, err, sizeof(err)) != 0)
+		fatalx("cannot start the committer: %s", err);
 	task_init(loop, vm.L);
 	hook_impl = &lua_hook_ops;
 	if (policy_clients_open(loop, &cfg) != 0) {
@@ -325,6 +329,7 @@ main(int argc, char **argv)
 
 	listeners_close();
 	policy_clients_close();
+	commit_shutdown();
 	/* Let the workers finish their current job, then free Lua's objects
 	 * (their __gc frees what C libraries allocated for them). */
 	workq_shutdown_pools();

@@ -6,16 +6,27 @@
 -- message, nothing empty — and the next message is queued whole.
 local H = require "spec.helpers"
 
--- The steps, as the shim sees them: "OP SUBSTRING".  The spool file lives
--- in tmp/ as s<pid>.<n>; the envelope is written as tmp/<id>.env first.
-local STEPS = {
-  { "fsync of the message", "fsync /spool/tmp/s" },
-  { "open of the envelope", "open .env" },
-  { "write of the envelope", "write .env" },
-  { "fsync of the envelope", "fsync .env" },
-  { "rename of the message into queue/", "rename /spool/tmp/s" },
-  { "rename of the envelope into queue/", "rename /spool/tmp/" },
-  { "fsync of queue/", "fsync /spool/queue" },
+-- The steps, as the shim sees them: "OP SUBSTRING", for each commit mode
+-- (src/queue/commit.h).  The spool file lives in tmp/ as s<pid>.<n>; the
+-- envelope is written as tmp/<id>.env first.
+local MODES = {
+  filesystem = {
+    { "open of the envelope", "open .env" },
+    { "write of the envelope", "write .env" },
+    { "syncfs of the spool", "syncfs /spool" },
+    { "rename of the message into queue/", "rename /spool/tmp/s" },
+    { "rename of the envelope into queue/", "rename /spool/tmp/" },
+    { "fsync of queue/", "fsync /spool/queue" },
+  },
+  file = {
+    { "fsync of the message", "fsync /spool/tmp/s" },
+    { "open of the envelope", "open .env" },
+    { "write of the envelope", "write .env" },
+    { "fsync of the envelope", "fsync .env" },
+    { "rename of the message into queue/", "rename /spool/tmp/s" },
+    { "rename of the envelope into queue/", "rename /spool/tmp/" },
+    { "fsync of queue/", "fsync /spool/queue" },
+  },
 }
 
 local function send_message(port, body)
@@ -53,19 +64,22 @@ end
 
 local function count(t) local n = 0 for _ in pairs(t) do n = n + 1 end return n end
 
-describe("the commit path under injected faults #e2e #faults", function()
+for _, mode in ipairs{ "filesystem", "file" } do
+describe("the commit path (commit_sync = " .. mode .. ") under injected faults #e2e #faults",
+  function()
   local srv, faults, dir
 
   lazy_setup(function()
     dir = H.tmpdir()
     faults = dir .. "/faults"
     H.set_faults(faults, "")
-    srv = H.start_server{ dir = dir, config = H.basic_config, faults_file = faults }
+    srv = H.start_server{ dir = dir, faults_file = faults,
+      config = H.basic_config .. 'commit_sync = "' .. mode .. '"\n' }
   end)
   lazy_teardown(function() srv:stop() end)
 
   for _, errname in ipairs{ "EIO", "ENOSPC" } do
-    for _, step in ipairs(STEPS) do
+    for _, step in ipairs(MODES[mode]) do
       it(("answers a %s in the %s with %s, leaves no half entry, and queues the next message")
         :format(errname, step[1], errname == "ENOSPC" and "452 4.3.1" or "451 4.3.0"), function()
         local before = count(queue_entries(dir))
@@ -92,3 +106,4 @@ describe("the commit path under injected faults #e2e #faults", function()
     end
   end
 end)
+end

@@ -519,6 +519,20 @@ read_setting(struct cfgctx *c, const char *k, struct config *cfg)
 		return get_bool(c, k, &cfg->reject_early_talkers);
 	if (strcmp(k, "forbid_unauth_pipelining") == 0)
 		return get_bool(c, k, &cfg->forbid_unauth_pipelining);
+	if (strcmp(k, "commit_sync") == 0) {
+		const char *m = lua_tostring(c->L, -1);
+
+		if (lua_type(c->L, -1) == LUA_TSTRING &&
+		    strcmp(m, "filesystem") == 0)
+			cfg->commit_per_file = false;
+		else if (lua_type(c->L, -1) == LUA_TSTRING &&
+		    strcmp(m, "file") == 0)
+			cfg->commit_per_file = true;
+		else
+			return fail(c, "commit_sync must be \"filesystem\" or "
+			    "\"file\"");
+		return 0;
+	}
 	if (strcmp(k, "received_header") == 0)
 		return get_bool(c, k, &cfg->received_header);
 	if (strcmp(k, "smtputf8") == 0)

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "message/envelope.h"
+#include "queue/commit.h"
 #include "server.h"
 #include "smtp/smtp_internal.h"
 #include "util/log.h"
@@ -321,23 +322,10 @@ message_end(struct smtp_session *s)
 /* ---- the durable commit, on a worker thread ---- */
 
 struct commit_job {
-	struct work		 work;
+	struct commit_req	 req;		/* first */
 	struct smtp_session	*s;
 	char			*envelope;
-	size_t			 envlen;
-	int			 rc;
-	struct spool_commit_err	 err;
 };
-
-static void
-commit_run(struct work *w)
-{
-	struct commit_job *j = (struct commit_job *)w;
-	struct smtp_session *s = j->s;
-
-	j->rc = spool_commit(s->cfg->spool_dir, &s->tx->spool, s->tx->id,
-	    j->envelope, j->envlen, &j->err);
-}
 
 /* RFC 3463: 4.3.1 "mail system full" says what happened. */
 static bool
@@ -347,14 +335,14 @@ no_room(int errnum)
 }
 
 static void
-commit_done(struct work *w)
+commit_done(struct commit_req *r)
 {
-	struct commit_job *j = (struct commit_job *)w;
+	struct commit_job *j = (struct commit_job *)r;
 	struct smtp_session *s = j->s;
 	struct smtp_tx *tx = s->tx;
 	char ex[LOG_EXCERPT_BUFSZ(300)];
 
-	if (j->rc == 0) {
+	if (r->rc == 0) {
 		log_info(s->id, "queue committed tx=%s path=%s", tx->id,
 		    log_excerpt(ex, tx->spool.path, strlen(tx->spool.path), 300));
 		/* Committed: the file is the queue's now, not the tx's. */
@@ -362,7 +350,7 @@ commit_done(struct work *w)
 		tx->spool_open = false;
 	} else {
 		log_error(s->id, "queue commit-error tx=%s error=\"%s\"", tx->id,
-		    log_excerpt(ex, j->err.text, strlen(j->err.text), 300));
+		    log_excerpt(ex, r->err.text, strlen(r->err.text), 300));
 	}
 	s->busy = BUSY_NONE;
 	if (s->state == SMTP_STATE_CLOSED) {
@@ -370,9 +358,9 @@ commit_done(struct work *w)
 		tx_free(s->tx);
 		s->tx = NULL;
 	} else {
-		if (j->rc == 0)
+		if (r->rc == 0)
 			reply(s, 250, "2.0.0", "Ok: queued as %s", tx->id);
-		else if (no_room(j->err.errnum))
+		else if (no_room(r->err.errnum))
 			reply(s, 452, "4.3.1", "Error: insufficient system "
 			    "storage, try again later");
 		else
@@ -441,13 +429,16 @@ queue_commit(struct smtp_session *s)
 	}
 	j = xcalloc(1, sizeof(*j));
 	j->envelope = env;
-	j->envlen = envlen;
 	j->s = s;
-	j->work.run = commit_run;
-	j->work.done = commit_done;
+	j->req.f = &tx->spool;
+	snprintf(j->req.id, sizeof(j->req.id), "%s", tx->id);
+	j->req.env = env;
+	j->req.envlen = envlen;
+	j->req.done = commit_done;
 	session_ref(s);
 	session_set_busy(s, BUSY_WORK);
-	workq_submit(workq_disk, &j->work);
+	/* The commit thread owns tx->spool until commit_done. */
+	commit_submit(&j->req);
 }
 
 void
