@@ -37,6 +37,7 @@ config_defaults(struct config *c)
 	c->greet_pause = 0;
 	c->reject_early_talkers = true;
 	c->forbid_unauth_pipelining = true;	/* Postfix >= 3.9 */
+	c->mailauth.strip_results = true;
 	c->bare_lf = BARE_LF_REJECT;
 	c->bare_lf_reject_code = 550;
 	c->received_header = true;

@@ -109,6 +109,19 @@ struct config {
 	 * if that file is readable.
 	 */
 	struct dns_config dns;
+
+	/*
+	 * Message authentication (the `mailauth` table,
+	 * lua/lua_config_mailauth.c; src/mailauth).  wanted: the config set
+	 * it or required luasmtpd.mailauth while it loaded.
+	 */
+	struct {
+		bool	 wanted;
+		char	*authserv_id;	/* NULL: the hostname */
+		bool	 dkim_verify;	/* verify every message as it arrives */
+		bool	 strip_results;	/* drop A-R claiming our id (RFC 8601 §5) */
+		char	*psl;		/* public suffix list (DMARC) */
+	} mailauth;
 };
 
 void	config_defaults(struct config *);

@@ -25,6 +25,8 @@
 #include "http/http.h"
 #include "kv/kv.h"
 #include "dns/dns.h"
+#include "mailauth/dkim.h"
+#include "mailauth/dmarc.h"
 #include "lua/lua_vm.h"
 #include "mailauth/spf.h"
 #include "net/listener.h"
@@ -298,6 +300,15 @@ main(int argc, char **argv)
 		return 1;
 	}
 	spf_init(cfg.hostname);
+	/* DKIM and DMARC, when the config uses them (mailauth or the module). */
+	if (cfg.mailauth.wanted) {
+		const char *psl = cfg.mailauth.psl != NULL ? cfg.mailauth.psl :
+		    "/usr/share/publicsuffix/public_suffix_list.dat";
+
+		if (dkim_lib_init(err, sizeof(err)) != 0 ||
+		    dmarc_init(psl, err, sizeof(err)) != 0)
+			fatalx("mailauth: %s", err);
+	}
 	log_info(0, "dns resolver upstream=%s dnssec=%s",
 	    cfg.dns.servers != NULL && cfg.dns.servers[0] != NULL ?
 	    cfg.dns.servers[0] : cfg.dns.resolv_conf ? "resolv.conf" : "root",
@@ -336,6 +347,10 @@ main(int argc, char **argv)
 	task_shutdown();
 	dns_free(server.dns);		/* after the pools: see dns.h */
 	server.dns = NULL;
+	if (cfg.mailauth.wanted) {
+		dkim_lib_shutdown();
+		dmarc_shutdown();
+	}
 	lua_vm_close();
 	log_info(0, "main stopped");
 	return 0;

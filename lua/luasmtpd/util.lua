@@ -133,4 +133,18 @@ function M.maildir_path(root, domains, address)
   return root .. "/" .. domain .. "/" .. localpart
 end
 
+-- The domain of a From: field's value (RFC 5322 §3.6.2), lower-cased:
+-- "Name <a@b.example>" or "a@b.example".  nil, why for none or for
+-- several addresses (RFC 7489 §6.6.1 leaves those to the receiver).
+function M.from_domain(value)
+  if type(value) ~= "string" then return nil, "no From" end
+  -- Drop quoted strings and comments, which may hold "@", "," and "<".
+  local v = value:gsub('\\.', "x"):gsub('"[^"]*"', '""'):gsub("%b()", "")
+  if v:find(",", 1, true) then return nil, "several From addresses" end
+  local addr = v:match("<([^>]*)>") or v
+  local domain = addr:match("@([^@%s>]+)%s*$")
+  if not domain then return nil, "no domain in From" end
+  return domain:lower()
+end
+
 return M

@@ -38,10 +38,16 @@ describe("luasmtpd command line #e2e", function()
 end)
 
 describe("luasmtpd -t (config check) #e2e", function()
-  -- Each example with the -D names it reads for its certificates (-t
+  -- Every example, with the -D names it reads for its certificates (-t
   -- fails on a -D that is never read).
-  for _, example in ipairs{ { "default.lua", "tls_" }, { "submission.lua", "" },
-                            { "dovecot.lua" }, { "relay.lua", "tls_" }, { "pipe.lua" } } do
+  local cert_prefix = { ["default.lua"] = "tls_", ["submission.lua"] = "",
+    ["relay.lua"] = "tls_" }
+  local examples = {}
+  for f in H.sh("ls " .. H.q(H.root .. "/examples")):gmatch("([%w_.-]+%.lua)") do
+    examples[#examples + 1] = { f, cert_prefix[f] }
+  end
+  assert(#examples >= 6, "examples/ not found")
+  for _, example in ipairs(examples) do
     it("accepts examples/" .. example[1], function()
       -- Certificates (self-signed if missing) go to a temp dir, not var/.
       local dir = H.tmpdir()

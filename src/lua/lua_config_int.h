@@ -31,6 +31,7 @@ int	lua_config_error(struct cfgctx *c, const char *fmt, ...)
 /* One call each from read_setting(); the table is at the top of the stack. */
 int	lua_config_kv(struct cfgctx *c, struct config *cfg);	/* kv = {...} */
 int	lua_config_http(struct cfgctx *c, struct config *cfg);	/* http = {...} */
+int	lua_config_mailauth(struct cfgctx *c, struct config *cfg); /* mailauth */
 
 /*
  * Fields of the settings table `table` (its name, for messages) at stack

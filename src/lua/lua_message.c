@@ -6,6 +6,8 @@
  *   msg:header(name) -> the first value or nil    (yields the first time)
  *   msg:body() -> the body as a string            (yields)
  *   msg:read() -> the whole message               (yields)
+ *   msg:dkim() -> DKIM results (lua_mailauth.c)   (yields)
+ *   msg:add_header(name, value)
  *
  * The message is the spool file.  Every read runs on the disk pool, never
  * on the event loop (a hook's CPU limit cannot stop a read(2), and a slow
@@ -63,8 +65,8 @@ struct read_job {
 	char		 err[128];
 };
 
-static struct smtp_tx *
-check_message(lua_State *L, int idx)
+struct smtp_tx *
+lb_check_message(lua_State *L, int idx)
 {
 	struct lb_message *m = luaL_checkudata(L, idx, MESSAGE_MT);
 	struct smtp_session *s = lb_session_of(L, idx);
@@ -239,7 +241,7 @@ static const struct task_op_ops read_ops = {
 static int
 start_read(lua_State *L, enum read_what what)
 {
-	struct smtp_tx *tx = check_message(L, 1);
+	struct smtp_tx *tx = lb_check_message(L, 1);
 	struct task_op *op = task_op_begin(L, &read_ops, NULL, 0);
 	struct read_job *j = xcalloc(1, sizeof(*j));
 
@@ -295,7 +297,7 @@ static int
 lb_message_cache(lua_State *L)
 {
 	bool store = lua_gettop(L) >= 2;	/* (msg, value) */
-	struct smtp_tx *tx = check_message(L, 1);
+	struct smtp_tx *tx = lb_check_message(L, 1);
 
 	lua_getfenv(L, 1);
 	if (store) {
@@ -318,13 +320,13 @@ lb_message_cache(lua_State *L)
 static int
 lb_message_add_header(lua_State *L)
 {
-	return lb_tx_add_header(L, check_message(L, 1));
+	return lb_tx_add_header(L, lb_check_message(L, 1));
 }
 
 static int
 lb_message_index(lua_State *L)
 {
-	struct smtp_tx *tx = check_message(L, 1);
+	struct smtp_tx *tx = lb_check_message(L, 1);
 	const char *k = luaL_checkstring(L, 2);
 
 	/* Methods first: the table is this closure's upvalue. */
@@ -396,6 +398,8 @@ lb_message_open(lua_State *L)
 	lua_setfield(L, -2, "read");
 	lb_task_wrap(L, lb_message_body_start, "body");
 	lua_setfield(L, -2, "body");
+	lb_mailauth_dkim_method(L);
+	lua_setfield(L, -2, "dkim");
 	lua_pushcclosure(L, lb_message_index, 1);
 	lua_setfield(L, -2, "__index");
 	lua_pushliteral(L, "luasmtpd.message");

@@ -102,6 +102,7 @@ lua_vm_load(const char *path, struct define *defines, size_t ndefines,
 	preload(L, "luasmtpd.http", luaopen_luasmtpd_http);
 	preload(L, "luasmtpd.dns", luaopen_luasmtpd_dns);
 	preload(L, "luasmtpd.spf", luaopen_luasmtpd_spf);
+	preload(L, "luasmtpd.mailauth", luaopen_luasmtpd_mailauth);
 	lb_session_open(L);
 	lb_message_open(L);
 	lua_watchdog_start(L);

@@ -124,6 +124,11 @@ struct smtp_session *lb_session_of(lua_State *L, int idx);
 
 /* lua_message.c */
 void	lb_message_open(lua_State *L);
+/* The live transaction of a message value (raises when it is gone). */
+struct smtp_tx *lb_check_message(lua_State *L, int idx);
+/* lua_mailauth.c: package.preload["luasmtpd.mailauth"], msg:dkim() */
+int	luaopen_luasmtpd_mailauth(lua_State *L);
+void	lb_mailauth_dkim_method(lua_State *L);
 void	lb_push_message(lua_State *L, struct lua_sess *);
 
 /* lua_core.c: package.preload["luasmtpd"] and the verdict type */

@@ -17,9 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "mailauth/authres.h"
+#include "mailauth/dkim.h"
 #include "message/envelope.h"
 #include "queue/commit.h"
 #include "server.h"
@@ -78,6 +81,59 @@ write_received(struct smtp_session *s)
 		spool_write(&tx->spool, hdr, (size_t)n);
 }
 
+/* ---- message authentication while the message arrives ---- */
+
+static const char *
+authserv_id(const struct smtp_session *s)
+{
+	return s->cfg->mailauth.authserv_id != NULL ?
+	    s->cfg->mailauth.authserv_id : s->cfg->hostname;
+}
+
+/* RFC 8601 §5: an Authentication-Results field that claims to be ours. */
+static bool
+forged_results(void *arg, const char *field, size_t len)
+{
+	struct smtp_session *s = arg;
+	static const char name[] = "Authentication-Results:";
+	bool forged;
+
+	if (len < sizeof(name) - 1 ||
+	    strncasecmp(field, name, sizeof(name) - 1) != 0)
+		return false;
+	forged = authres_claims_id(field, len, authserv_id(s));
+	if (forged)
+		log_info(s->id, "mailauth dropped-forged-results tx=%s",
+		    s->tx->id);
+	return forged;
+}
+
+static void
+filter_out(void *arg, const char *p, size_t n)
+{
+	struct smtp_session *s = arg;
+
+	spool_write(&s->tx->spool, p, n);
+	if (s->tx->dkim != NULL)
+		dkim_verify_write(s->tx->dkim, p, n);
+}
+
+static void
+dkim_done(void *arg, const struct dkim_verify_result *r)
+{
+	struct smtp_tx *tx = arg;
+
+	tx->dkim = NULL;	/* freed when this returns */
+	tx->dkim_res = xmalloc(sizeof(*tx->dkim_res));
+	*tx->dkim_res = *r;
+	if (tx->dkim_wake != NULL) {
+		void (*wake)(void *) = tx->dkim_wake;
+
+		tx->dkim_wake = NULL;
+		wake(tx->dkim_waiter);
+	}
+}
+
 int
 message_open_spool(struct smtp_session *s)
 {
@@ -90,6 +146,19 @@ message_open_spool(struct smtp_session *s)
 	}
 	tx->spool_open = true;
 	write_received(s);
+	if (s->cfg->mailauth.wanted && s->cfg->mailauth.strip_results) {
+		hdrfilter_init(&tx->afilter, forged_results, filter_out, s);
+		tx->afilter_on = true;
+	}
+	if (s->cfg->mailauth.wanted && s->cfg->mailauth.dkim_verify &&
+	    server.dns != NULL) {
+		struct dkim_verify_opts o = { .log_id = s->id };
+
+		/* It sees what the spool gets: the client's octets, after the
+		 * filter above, from the file offset past our Received:. */
+		tx->dkim = dkim_verify_new(server.dns, tx->spool.fd,
+		    tx->spool.size, &o);
+	}
 	return 0;
 }
 
@@ -179,8 +248,12 @@ message_store(struct smtp_session *s, const char *p, size_t n)
 		tx->err_text = "Error: message size exceeds fixed maximum "
 		    "message size";
 	}
-	if (tx->err_code == 0 && tx->dec.errors == 0)
-		spool_write(&tx->spool, p, n);
+	if (tx->err_code != 0 || tx->dec.errors != 0)
+		return;
+	if (tx->afilter_on)
+		hdrfilter_write(&tx->afilter, p, n);	/* calls filter_out */
+	else
+		filter_out(s, p, n);
 }
 
 /* BDAT chunk fully read: reply, or end the message on LAST. */
@@ -284,8 +357,18 @@ message_end(struct smtp_session *s)
 	session_enter_state(s, SMTP_STATE_RCPT);
 	session_restart_timer(s);
 	/* From here on the file is read (hooks, deliveries, the commit). */
+	if (tx->afilter_on && tx->err_code == 0 && e == 0)
+		hdrfilter_finish(&tx->afilter);
 	if (tx->spool_open)
 		(void)spool_flush(&tx->spool);
+	if (tx->dkim != NULL) {
+		if (tx->err_code == 0 && e == 0 && tx->spool.err == 0) {
+			dkim_verify_finish(tx->dkim, dkim_done, tx);
+		} else {
+			dkim_verify_cancel(tx->dkim);
+			tx->dkim = NULL;
+		}
+	}
 	if (e & SMTP_DATA_ERR_BARE_LF)
 		return message_refuse(s, nl, "5.5.2", "Error: bare <LF> received");
 	if (e & SMTP_DATA_ERR_BARE_CR)

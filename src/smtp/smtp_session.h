@@ -27,6 +27,7 @@
 #include "smtp/hook.h"
 #include "smtp/smtp_data.h"
 #include "smtp/smtp_parse.h"
+#include "message/hdrfilter.h"
 #include "util/buf.h"
 
 enum smtp_state {
@@ -62,6 +63,9 @@ enum smtp_busy {
 	BUSY_DELAY,	/* an AUTH failure is being slowed down */
 };
 
+struct dkim_verify;
+struct dkim_verify_result;
+
 struct smtp_rcpt {
 	char		*address;	/* after any rewrite */
 	char		*original;	/* as the client sent it */
@@ -81,6 +85,19 @@ struct smtp_tx {
 	 * content, and the queue keeps them in the envelope.
 	 */
 	struct buf		 added;
+	/*
+	 * Message authentication while the message arrives (src/mailauth):
+	 * the DKIM verifier and its result, and the filter that drops
+	 * Authentication-Results claiming our authserv-id (RFC 8601 §5).
+	 * dkim_wake(dkim_waiter) is called once the result is in (Lua's
+	 * msg:dkim() waits that way; smtp/ does not know about tasks).
+	 */
+	struct dkim_verify	*dkim;
+	struct dkim_verify_result *dkim_res;
+	void			(*dkim_wake)(void *);
+	void			*dkim_waiter;
+	bool			 afilter_on;
+	struct hdrfilter	 afilter;
 	char			*sender;	/* "" for the null sender */
 	char			*params;	/* raw MAIL parameters, or NULL */
 	struct smtp_mail_opts	 opts;
@@ -204,6 +221,10 @@ void	smtp_session_free(struct smtp_session *);
  */
 int	smtp_tx_add_header(struct smtp_tx *, const char *name, size_t namelen,
 	    const char *value, size_t valuelen, char *err, size_t errlen);
+
+/* The same for a whole field already folded (CRLF lines), checked. */
+int	smtp_tx_add_field_raw(struct smtp_tx *, const char *field, size_t len,
+	    char *err, size_t errlen);
 
 /* Record a recipient's delivery outcome (delivery code, Lua). */
 void	smtp_rcpt_set_result(struct smtp_rcpt *, int status, const char *ecode,

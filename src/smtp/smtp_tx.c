@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mailauth/dkim.h"
 #include "server.h"
 #include "smtp/smtp_internal.h"
 #include "util/xmalloc.h"
@@ -76,6 +77,10 @@ tx_free(struct smtp_tx *tx)
 	}
 	free(tx->rcpts);
 	buf_reset(&tx->added);
+	if (tx->dkim != NULL)
+		dkim_verify_cancel(tx->dkim);
+	free(tx->dkim_res);
+	hdrfilter_free(&tx->afilter);
 	rcpt_free(tx->pending);
 	free(tx->sender);
 	free(tx->params);
@@ -186,5 +191,46 @@ smtp_tx_add_header(struct smtp_tx *tx, const char *name, size_t namelen,
 		return -1;
 	}
 	buf_reset(&b);
+	return 0;
+}
+
+int
+smtp_tx_add_field_raw(struct smtp_tx *tx, const char *f, size_t len,
+    char *err, size_t errlen)
+{
+	size_t i, line = 0, colon = 0;
+
+	/* One field, folded, CRLF line ends: "Name: value\r\n\tmore\r\n". */
+	for (i = 0; i < len && f[i] != ':'; i++)
+		;
+	colon = i;
+	if (!good_name(f, colon) || len < colon + 3 ||
+	    f[len - 2] != '\r' || f[len - 1] != '\n') {
+		snprintf(err, errlen, "not a header field");
+		return -1;
+	}
+	for (i = 0; i < len; i++, line++) {
+		unsigned char c = (unsigned char)f[i];
+
+		if (c == '\0' || line > 998 || (c == '\r' && (i + 1 >= len ||
+		    f[i + 1] != '\n')) || (c == '\n' && (i == 0 ||
+		    f[i - 1] != '\r'))) {
+			snprintf(err, errlen, "not a header field (line ends)");
+			return -1;
+		}
+		/* Every line after the first is a continuation. */
+		if (c == '\n') {
+			line = 0;
+			if (i + 1 < len && f[i + 1] != ' ' && f[i + 1] != '\t') {
+				snprintf(err, errlen, "not one header field");
+				return -1;
+			}
+		}
+	}
+	if (buf_append(&tx->added, f, len) != 0) {
+		snprintf(err, errlen, "the added header fields would exceed %d "
+		    "bytes", ADDED_HEADERS_MAX);
+		return -1;
+	}
 	return 0;
 }
