@@ -105,6 +105,13 @@ $(BUILD)/test/test_iplimit: spec/c/test_iplimit.c $(IPLIMIT_SRCS) spec/c/unit.h 
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Ispec/c $(CFLAGS) -O1 $(SAN) -o $@ $< $(IPLIMIT_SRCS)
 
+# The PROXY protocol parser and the trusted-proxy list (spec/unit/proxy_spec.lua).
+PROXY_SRCS = src/net/proxy.c src/net/cidr.c
+$(BUILD)/test/test_proxy: spec/c/test_proxy.c $(PROXY_SRCS) src/net/proxy.h \
+    src/net/cidr.h spec/c/unit.h | deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ispec/c $(CFLAGS) -O1 $(SAN) -o $@ $< $(PROXY_SRCS)
+
 # ---- fault injection for commit-path specs (spec/fixtures/faultinject) ----
 # faultinject.so is an LD_PRELOAD shim (usage in its file header).  It
 # defines open(), write() & co. itself, so it is built without FORTIFY and
@@ -234,6 +241,12 @@ $(BUILD)/fuzz/fuzz_dns_packet: spec/fuzz/fuzz_dns_packet.c $(DNS_FUZZ_SRCS) \
 	@mkdir -p $(dir $@)
 	clang $(CPPFLAGS) -std=c11 $(FUZZ_FLAGS) -o $@ $< $(DNS_FUZZ_SRCS) -lresolv
 
+# The PROXY header parser: pure, its own source.
+$(BUILD)/fuzz/fuzz_proxy: spec/fuzz/fuzz_proxy.c src/net/proxy.c \
+    src/net/proxy.h | deps-test
+	@mkdir -p $(dir $@)
+	clang $(CPPFLAGS) -std=c11 $(FUZZ_FLAGS) -o $@ $< src/net/proxy.c
+
 fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 	scripts/fuzz.sh $(FUZZ_SECONDS)
 
@@ -255,6 +268,7 @@ test: $(PEER_UNITS:%=$(BUILD)/test/%)
 test: $(BUILD)/test/test_sdnotify $(BUILD)/install/luasmtpd
 test: $(PRIVACY_UNITS:%=$(BUILD)/test/%)
 test: $(MAILAUTH_UNITS:%=$(BUILD)/test/%)
+test: $(BUILD)/test/test_proxy
 
 FORCE:
 

@@ -18,6 +18,13 @@
 --   hostname  name in the banner and Received:    (localhost)
 --   tls_cert  PEM certificate                     (var/tls/cert.pem)
 --   tls_key   PEM private key                     (var/tls/key.pem)
+--   proxy     ADDR[,ADDR...]: behind a load balancer (none)
+--             every connection must start with a PROXY protocol header
+--             (HAProxy send-proxy or send-proxy-v2) and come from one of
+--             these addresses or prefixes ("127.0.0.1,10.0.0.0/8");
+--             Lua, the logs and Received: then see the client it names
+--
+-- `listen` may also be unix:/path/to/socket.
 
 local smtp = require "luasmtpd"
 local deliver = require "luasmtpd.deliver"
@@ -28,7 +35,15 @@ local domain_list = util.split(smtp.var("domains", "localhost,example.test"), ",
 local domains = util.set(domain_list)
 
 hostname = smtp.var("hostname", "localhost")
-listen = { address = smtp.var("listen", "127.0.0.1:2525"), tls = "starttls" }
+local listen_at = smtp.var("listen", "127.0.0.1:2525")
+local proxy = smtp.var("proxy")
+listen = {
+  address = listen_at,
+  tls = "starttls",
+  proxy = proxy ~= nil or nil,
+  -- On a unix socket its mode decides who may connect: no address list.
+  proxy_from = proxy and not listen_at:find("^unix:") and util.split(proxy, ",") or nil,
+}
 spool = smtp.var("spool", "var/spool")
 tls = { certs = { {
   cert = smtp.var("tls_cert", "var/tls/cert.pem"),

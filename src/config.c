@@ -34,6 +34,7 @@ config_defaults(struct config *c)
 	c->timeout_hook = DEFAULT_TIMEOUT_HOOK;
 	c->hook_cpu_limit = DEFAULT_HOOK_CPU_LIMIT;
 	c->timeout_tls_handshake = 30.0;
+	c->timeout_proxy = DEFAULT_TIMEOUT_PROXY;
 	c->greet_pause = 0;
 	c->reject_early_talkers = true;
 	c->forbid_unauth_pipelining = true;	/* Postfix >= 3.9 */

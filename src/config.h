@@ -12,9 +12,12 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <sys/types.h>
+
 #include "http/http.h"
 #include "kv/kv.h"
 #include "dns/dns.h"
+#include "net/cidr.h"
 #include "tls/tls.h"
 
 /* Debian's dns-root-data: the root zone's trust anchor, used when the
@@ -32,8 +35,12 @@ enum tls_mode {
 	TLS_IMPLICIT,
 };
 
+/* sizeof(((struct sockaddr_un *)0)->sun_path), with its NUL. */
+#define CONFIG_UNIX_PATH_MAX	108
+
 struct listener_config {
-	char			 name[64];	/* for logs: "127.0.0.1:2525" */
+	/* For logs and s.listener: "127.0.0.1:2525", "unix:/run/smtp.sock". */
+	char			 name[CONFIG_UNIX_PATH_MAX + 8];
 	char			 address[64];	/* numeric IPv4 or IPv6 */
 	int			 port;		/* 0: let the kernel choose */
 	enum tls_mode		 tls;
@@ -42,6 +49,22 @@ struct listener_config {
 	bool			 auth_plaintext; /* trusted: AUTH without TLS */
 	bool			 require_auth;	/* MAIL before AUTH: 530 */
 	bool			 lmtp;		/* speak LMTP (RFC 2033) */
+
+	/* A unix-domain socket ("unix:PATH") instead of address:port. */
+	bool			 is_unix;
+	char			 path[CONFIG_UNIX_PATH_MAX];
+	int			 unix_mode;	/* chmod after bind; -1: umask's */
+	uid_t			 unix_owner;	/* chown; (uid_t)-1: unchanged */
+	gid_t			 unix_group;	/* (gid_t)-1: unchanged */
+
+	/*
+	 * PROXY protocol (net/proxy.h): a header is required before
+	 * anything else, from a TCP peer in proxy_from (a unix socket's
+	 * mode and owner decide who may connect, so it has no list).
+	 */
+	bool			 proxy;
+	struct cidr		*proxy_from;
+	size_t			 nproxy_from;
 	struct listener_config	*next;
 };
 
@@ -70,6 +93,7 @@ struct config {
 	double		 timeout_hook;
 	double		 hook_cpu_limit;
 	double		 timeout_tls_handshake;
+	double		 timeout_proxy;		/* a PROXY header, whole */
 
 	/* protocol behaviour */
 	double		 greet_pause;
@@ -82,6 +106,11 @@ struct config {
 	bool		 smtputf8;
 	bool		 chunking;
 	unsigned	 workers;		/* disk/delivery threads */
+	/*
+	 * Set by main before the config loads: luasmtpd --stdio serves one
+	 * session on standard input and output, so no listener is needed.
+	 */
+	bool		 stdio;
 
 	/* TLS certificates and options (the `tls` table), if any. */
 	bool		 tls_configured;

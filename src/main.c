@@ -3,6 +3,8 @@
  *
  *   luasmtpd -c FILE.lua [-D name=value ...] [-v]   run the server
  *   luasmtpd -t -c FILE.lua [-D ...]                check the config, exit
+ *   luasmtpd --stdio -c FILE.lua [-D ...]           one session on stdin
+ *                                                   and stdout, then exit
  *
  * A -D the config never reads with luasmtpd.var() is a typo: -t fails on
  * it; a server start only warns (lua_vm.c), because the same -D set is
@@ -30,6 +32,7 @@
 #include "lua/lua_vm.h"
 #include "mailauth/spf.h"
 #include "net/listener.h"
+#include "net/stdio.h"
 #include "queue/commit.h"
 #include "queue/spool.h"
 #include "server.h"
@@ -50,10 +53,13 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: luasmtpd -c FILE.lua [-t] [-D name=value ...] [-v]\n"
+	    "usage: luasmtpd -c FILE.lua [-t | --stdio] [-D name=value ...] "
+	    "[-v]\n"
 	    "\n"
 	    "  -c FILE        the Lua config file\n"
 	    "  -t             check the config and exit (0 if it is valid)\n"
+	    "  --stdio        serve one session on standard input and output\n"
+	    "                 (no listener is opened), then exit\n"
 	    "  -D name=value  a setting the config reads with luasmtpd.var()\n"
 	    "  -v             debug logging\n"
 	    "  -h, --help     this help\n"
@@ -148,6 +154,29 @@ policy_clients_close(void)
 	server.http = NULL;
 }
 
+/*
+ * After the loop returned (never from a callback): the policy clients,
+ * then the worker pools let their current job finish, then Lua's objects
+ * are freed (their __gc free what C libraries allocated for them).
+ */
+static void
+shutdown_all(const struct config *cfg)
+{
+	policy_clients_close();
+	commit_shutdown();
+	/* Let the workers finish their current job, then free Lua's objects
+	 * (their __gc frees what C libraries allocated for them). */
+	workq_shutdown_pools();
+	task_shutdown();
+	dns_free(server.dns);		/* after the pools: see dns.h */
+	server.dns = NULL;
+	if (cfg->mailauth.wanted) {
+		dkim_lib_shutdown();
+		dmarc_shutdown();
+	}
+	lua_vm_close();
+}
+
 /* -t: every -D must have been read while the config loaded. */
 static int
 check_defines(const char *config_path, const struct define *d, size_t n)
@@ -183,7 +212,7 @@ main(int argc, char **argv)
 	static struct config cfg;
 	const char *config_path = NULL;
 	size_t ndefines = 0;
-	bool check_only = false, verbose = false;
+	bool check_only = false, verbose = false, stdio = false;
 	char err[1024];
 	struct ev_loop *loop;
 	ev_signal sigterm, sigint, sighup;
@@ -199,6 +228,8 @@ main(int argc, char **argv)
 			return 0;
 		} else if (strcmp(a, "-t") == 0) {
 			check_only = true;
+		} else if (strcmp(a, "--stdio") == 0) {
+			stdio = true;
 		} else if (strcmp(a, "-v") == 0) {
 			verbose = true;
 		} else if (strcmp(a, "-c") == 0 && i + 1 < argc) {
@@ -233,6 +264,7 @@ main(int argc, char **argv)
 		log_set_level(LOG_LVL_DEBUG);
 
 	config_defaults(&cfg);
+	cfg.stdio = stdio;	/* no listener needed */
 	/*
 	 * Every exit closes the Lua state: its objects' __gc free what C
 	 * libraries allocated for them (PCRE2 code of rewrite rules), which
@@ -324,12 +356,19 @@ main(int argc, char **argv)
 	ev_signal_start(loop, &sigint);
 	ev_signal_init(&sighup, reload_cb, SIGHUP);
 	ev_signal_start(loop, &sighup);
+	if (stdio) {
+		int r;
+
+		log_info(0, "main stdio version=%s config=%s pid=%d",
+		    LUASMTPD_VERSION, config_path, (int)getpid());
+		r = stdio_serve(loop);
+		shutdown_all(&cfg);
+		log_info(0, "main stopped");
+		return r == 0 ? 0 : 1;
+	}
 	if (listeners_open(&cfg) != 0) {
 		listeners_close();
-		policy_clients_close();
-		workq_shutdown_pools();
-		dns_free(server.dns);
-		lua_vm_close();
+		shutdown_all(&cfg);
 		return 1;
 	}
 	log_info(0, "main started version=%s config=%s pid=%d", LUASMTPD_VERSION,
@@ -339,19 +378,7 @@ main(int argc, char **argv)
 	ev_run(loop, 0);
 
 	listeners_close();
-	policy_clients_close();
-	commit_shutdown();
-	/* Let the workers finish their current job, then free Lua's objects
-	 * (their __gc frees what C libraries allocated for them). */
-	workq_shutdown_pools();
-	task_shutdown();
-	dns_free(server.dns);		/* after the pools: see dns.h */
-	server.dns = NULL;
-	if (cfg.mailauth.wanted) {
-		dkim_lib_shutdown();
-		dmarc_shutdown();
-	}
-	lua_vm_close();
+	shutdown_all(&cfg);
 	log_info(0, "main stopped");
 	return 0;
 }

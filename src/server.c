@@ -34,6 +34,8 @@ reaper_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 
 		server.dead = s->dead_next;
 		smtp_session_free(s);
+		if (server.on_session_freed != NULL)
+			server.on_session_freed();
 	}
 }
 

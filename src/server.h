@@ -29,6 +29,8 @@ struct server {
 	/* The resolver of the Lua bindings (luasmtpd.dns, luasmtpd.spf);
 	 * made by main() once the loop and the pools exist. */
 	struct dns_ctx		*dns;
+	/* Called by the reaper after each session is freed (--stdio's end). */
+	void			(*on_session_freed)(void);
 };
 
 extern struct server server;

@@ -6,14 +6,17 @@
 --    warning), and lexgrog (what mandb builds whatis from) reads its NAME.
 -- 2. The config reference cannot drift from the code: every name that
 --    src/lua/lua_config.c accepts (top-level settings, limits.*, timeouts.*,
---    tls.*, the fields of tls.certs, listener options, hook names) has an
+--    tls.*, the fields of tls.certs, hook names) and the listener options
+--    of src/lua/lua_config_listen.c have an
 --    entry of its own (".It Ic name", ".It Fn hooks.name") in its section
 --    of luasmtpd.conf.5, no entry names something the code refuses, and
 --    each limit's documented range is the one the code enforces.
 --
 -- The names are read from the C source, from the constructs that define
 -- them (read_setting's strcmp chain, the limit_opts/timeout_opts tables,
--- the known[] lists, opt_string calls, the hook names[] array).  If the
+-- the known[] lists, opt_string calls, the hook names[] array).  Every
+-- option of main.c, short (-t) and long (--stdio), has an entry in
+-- luasmtpd.8.  If the
 -- code changes shape so that a construct is no longer found, the spec
 -- fails and says which one: update the reader below, never the minimums
 -- down.
@@ -23,6 +26,7 @@ local H = require "spec.helpers"
 local MAN_DIR = H.root .. "/src/man"
 local PAGES = { "luasmtpd.8", "luasmtpd.conf.5" }
 local CONFIG_C = H.root .. "/src/lua/lua_config.c"
+local LISTEN_C = H.root .. "/src/lua/lua_config_listen.c"
 local LIMITS_H = H.root .. "/src/util/limits.h"
 
 local function read(path)
@@ -32,9 +36,9 @@ end
 -- The text of a C function from its definition line to its closing brace.
 local function c_function(src, name)
   local start = src:find("\n" .. name .. "%(")
-  assert(start, "lua_config.c: function " .. name .. "() not found: update man_spec.lua")
+  assert(start, "function " .. name .. "() not found: update man_spec.lua")
   local stop = src:find("\n}\n", start, true)
-  assert(stop, "lua_config.c: end of " .. name .. "() not found")
+  assert(stop, "end of " .. name .. "() not found")
   return src:sub(start, stop)
 end
 
@@ -77,8 +81,8 @@ local function accepted()
   end
   local names = {
     top = strings_in(c_function(src, "read_setting"), 'strcmp%(k, "([%w_]+)"%) == 0'),
-    listener = strings_in(initializer(c_function(src, "read_listener_opts"), "known[] =",
-      "read_listener_opts"), '"([%w_]+)"'),
+    listener = strings_in(initializer(c_function(read(LISTEN_C), "read_listener_opts"),
+      "known[] =", "read_listener_opts"), '"([%w_]+)"'),
     tls = strings_in(initializer(c_function(src, "read_tls"), "known[] =", "read_tls"),
       '"([%w_]+)"'),
     cert = strings_in(c_function(src, "read_tls"), 'opt_string%(c, e, "([%w_]+)"'),
@@ -175,6 +179,16 @@ describe("the manual pages #man", function()
         page:find("\n%.It Fl [%a]+ ?,? ?Fl " .. o .. "[%s\n]") or
         page:find("\n%.It Fl " .. o .. " ,"),
         "luasmtpd.8 has no entry for -" .. o)
+    end
+    -- Long options: "--stdio" is written "Fl \-stdio" in mdoc.
+    local long = strings_in(main, 'strcmp%(a, "%-%-([%a][%w-]*)"%) == 0')
+    assert(#long >= 3, "main.c: fewer than 3 long options found: update man_spec.lua")
+    for _, o in ipairs(long) do
+      local mdoc = "Fl \\%-" .. o:gsub("%-", "\\%%-")
+      assert.truthy(page:find("\n%.It Fl " .. mdoc:sub(4) .. "[%s\n]") or
+        page:find("\n%.It Fl %a ,? ?" .. mdoc .. "[%s\n]") or
+        page:find("\n%.It " .. mdoc .. "\n"),
+        "luasmtpd.8 has no entry for --" .. o)
     end
     for _, sig in ipairs({ "SIGHUP", "SIGTERM", "SIGINT" }) do
       assert.truthy(page:find("Dv " .. sig, 1, true), "luasmtpd.8 does not name " .. sig)

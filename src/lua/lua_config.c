@@ -8,19 +8,13 @@
  * (a typo must not run silently with the default); only functions may be
  * the config's own globals.
  *
- * Listen addresses are numeric (no name is resolved) and each is bound
- * once with port 0 to prove it exists on this host; nothing is connected.
+ * The listeners (`listen`) are read by lua_config_listen.c.
  */
-#include <arpa/inet.h>
-#include <errno.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <lauxlib.h>
 
@@ -159,6 +153,7 @@ static const struct numopt timeout_opts[] = {
 	S("hook", 0.01, timeout_hook),
 	S("hook_cpu", 0.01, hook_cpu_limit),
 	S("tls_handshake", 0.01, timeout_tls_handshake),
+	S("proxy", 0.01, timeout_proxy),
 	{ NULL, 0, 0, 0, 0 },
 };
 
@@ -197,223 +192,6 @@ read_numtable(struct cfgctx *c, const char *table, const struct numopt *opts,
 			else
 				*(unsigned *)((char *)cfg + o->off) = (unsigned)v;
 		}
-		lua_pop(c->L, 1);
-	}
-	return 0;
-}
-
-/* A numeric IPv4 or IPv6 address with port 0 into ss; -1 if not numeric. */
-static int
-listen_sockaddr(const char *addr, struct sockaddr_storage *ss, socklen_t *len)
-{
-	struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, addr, &sin->sin_addr) == 1) {
-		sin->sin_family = AF_INET;
-		*len = sizeof(*sin);
-		return 0;
-	}
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET6, addr, &sin6->sin6_addr) == 1) {
-		sin6->sin6_family = AF_INET6;
-		*len = sizeof(*sin6);
-		return 0;
-	}
-	return -1;
-}
-
-/* "127.0.0.1:2525", "[::1]:2525" */
-static int
-parse_hostport(struct cfgctx *c, const char *s, struct listener_config *lc)
-{
-	struct sockaddr_storage ss;
-	socklen_t slen;
-	const char *colon;
-	char *end;
-	long port;
-	size_t alen;
-
-	if (s[0] == '[') {
-		const char *close = strchr(s, ']');
-
-		if (close == NULL || close[1] != ':')
-			return fail(c, "listen '%s': expected [address]:port", s);
-		alen = (size_t)(close - s - 1);
-		if (alen >= sizeof(lc->address))
-			return fail(c, "listen '%s': address too long", s);
-		memcpy(lc->address, s + 1, alen);
-		lc->address[alen] = '\0';
-		colon = close + 1;
-	} else {
-		colon = strrchr(s, ':');
-		if (colon == NULL || colon == s)
-			return fail(c, "listen '%s': expected address:port", s);
-		alen = (size_t)(colon - s);
-		if (alen >= sizeof(lc->address))
-			return fail(c, "listen '%s': address too long", s);
-		memcpy(lc->address, s, alen);
-		lc->address[alen] = '\0';
-	}
-	port = strtol(colon + 1, &end, 10);
-	if (*end != '\0' || colon[1] == '\0' || port < 0 || port > 65535)
-		return fail(c, "listen '%s': bad port", s);
-	lc->port = (int)port;
-	if (listen_sockaddr(lc->address, &ss, &slen) != 0)
-		return fail(c, "listen '%s': '%s' is not a numeric IPv4 or IPv6 "
-		    "address (names are not resolved)", s, lc->address);
-	return 0;
-}
-
-/*
- * Bind the listener's address with port 0 and close: proves the address
- * belongs to this host (EADDRNOTAVAIL otherwise) without taking its port
- * or sending anything.
- */
-static int
-check_bindable(struct cfgctx *c, const struct listener_config *lc)
-{
-	struct sockaddr_storage ss;
-	socklen_t slen;
-	int fd, e;
-
-	if (listen_sockaddr(lc->address, &ss, &slen) != 0)
-		return fail(c, "listen %s: not a numeric address", lc->name);
-	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
-	    bind(fd, (struct sockaddr *)&ss, slen) != 0) {
-		e = errno;
-		if (fd >= 0)
-			close(fd);
-		return fail(c, "listen %s: cannot bind %s on this host: %s",
-		    lc->name, lc->address, strerror(e));
-	}
-	close(fd);
-	return 0;
-}
-
-static int
-opt_bool(struct cfgctx *c, int idx, const char *k, bool *out)
-{
-	char name[64];
-	int r = 0;
-
-	lua_getfield(c->L, idx, k);
-	if (!lua_isnil(c->L, -1)) {
-		snprintf(name, sizeof(name), "listen.%s", k);
-		r = get_bool(c, name, out);
-	}
-	lua_pop(c->L, 1);
-	return r;
-}
-
-/* { address = "ip:port", tls = "starttls", require_tls = true, auth = ... } */
-static int
-read_listener_opts(struct cfgctx *c, int idx, struct listener_config *lc)
-{
-	static const char *known[] = { "address", "tls", "require_tls", "auth",
-	    "auth_plaintext", "require_auth", "lmtp", NULL };
-	const char *mode;
-
-	lua_getfield(c->L, idx, "tls");
-	if (!lua_isnil(c->L, -1)) {
-		mode = lua_tostring(c->L, -1);
-		if (lua_type(c->L, -1) != LUA_TSTRING)
-			mode = "?";
-		if (strcmp(mode, "none") == 0)
-			lc->tls = TLS_NONE;
-		else if (strcmp(mode, "starttls") == 0)
-			lc->tls = TLS_STARTTLS;
-		else if (strcmp(mode, "implicit") == 0)
-			lc->tls = TLS_IMPLICIT;
-		else
-			return fail(c, "listen.tls must be \"none\", \"starttls\" or "
-			    "\"implicit\"");
-	}
-	lua_pop(c->L, 1);
-	if (opt_bool(c, idx, "require_tls", &lc->require_tls) != 0 ||
-	    opt_bool(c, idx, "auth", &lc->auth) != 0 ||
-	    opt_bool(c, idx, "auth_plaintext", &lc->auth_plaintext) != 0 ||
-	    opt_bool(c, idx, "require_auth", &lc->require_auth) != 0 ||
-	    opt_bool(c, idx, "lmtp", &lc->lmtp) != 0)
-		return -1;
-	/* XXX: until the session speaks LMTP, LHLO would get 500. */
-	if (lc->lmtp)
-		return fail(c, "listen %s: lmtp listeners are not implemented yet",
-		    lc->address);
-	if (lc->require_tls && lc->tls == TLS_NONE)
-		return fail(c, "listen %s: require_tls needs tls = \"starttls\" or "
-		    "\"implicit\"", lc->address);
-	if (lc->require_auth && !lc->auth)
-		return fail(c, "listen %s: require_auth needs auth = true",
-		    lc->address);
-	lua_pushnil(c->L);
-	while (lua_next(c->L, idx) != 0) {
-		const char *k = lua_type(c->L, -2) == LUA_TSTRING ?
-		    lua_tostring(c->L, -2) : "?";
-		int i;
-
-		for (i = 0; known[i] != NULL; i++)
-			if (strcmp(known[i], k) == 0)
-				break;
-		if (known[i] == NULL)
-			return fail(c, "listen: unknown listener setting '%s'", k);
-		lua_pop(c->L, 1);
-	}
-	return 0;
-}
-
-static int
-read_listener(struct cfgctx *c, struct config *cfg, int idx)
-{
-	struct listener_config *lc = xcalloc(1, sizeof(*lc));
-	struct listener_config **tail;
-
-	idx = idx < 0 ? lua_gettop(c->L) + idx + 1 : idx;
-	if (lua_type(c->L, idx) == LUA_TSTRING) {
-		if (parse_hostport(c, lua_tostring(c->L, idx), lc) != 0)
-			goto bad;
-	} else if (lua_istable(c->L, idx)) {
-		lua_getfield(c->L, idx, "address");
-		if (lua_type(c->L, -1) != LUA_TSTRING) {
-			fail(c, "listen: each listener needs address = \"ip:port\"");
-			goto bad;
-		}
-		if (parse_hostport(c, lua_tostring(c->L, -1), lc) != 0)
-			goto bad;
-		lua_pop(c->L, 1);
-		if (read_listener_opts(c, idx, lc) != 0)
-			goto bad;
-	} else {
-		fail(c, "listen entries must be \"ip:port\" strings or tables");
-		goto bad;
-	}
-	snprintf(lc->name, sizeof(lc->name), strchr(lc->address, ':') ?
-	    "[%s]:%d" : "%s:%d", lc->address, lc->port);
-	for (tail = &cfg->listeners; *tail != NULL; tail = &(*tail)->next)
-		;
-	*tail = lc;
-	return 0;
-bad:
-	free(lc);
-	return -1;
-}
-
-static int
-read_listen(struct cfgctx *c, struct config *cfg)
-{
-	if (lua_type(c->L, -1) == LUA_TSTRING)
-		return read_listener(c, cfg, -1);
-	if (!lua_istable(c->L, -1))
-		return fail(c, "listen must be \"ip:port\" or a list of listeners");
-	if (lua_objlen(c->L, -1) == 0) {
-		/* A single listener table: { address = ... } */
-		return read_listener(c, cfg, -1);
-	}
-	for (size_t i = 1; i <= lua_objlen(c->L, -1); i++) {
-		lua_rawgeti(c->L, -1, (int)i);
-		if (read_listener(c, cfg, -1) != 0)
-			return -1;
 		lua_pop(c->L, 1);
 	}
 	return 0;
@@ -506,7 +284,7 @@ read_setting(struct cfgctx *c, const char *k, struct config *cfg)
 	if (strcmp(k, "spool") == 0)
 		return get_string(c, k, cfg->spool_dir, sizeof(cfg->spool_dir));
 	if (strcmp(k, "listen") == 0)
-		return read_listen(c, cfg);
+		return lua_config_listen(c, cfg);
 	if (strcmp(k, "limits") == 0)
 		return read_numtable(c, "limits", limit_opts, cfg);
 	if (strcmp(k, "timeouts") == 0)
@@ -625,18 +403,9 @@ lua_config_read(lua_State *L, int env, int lines, int hooks, const char *path,
 		}
 		lua_settop(L, values + 1);
 	}
-	c.key = NULL;
-	if (cfg->listeners == NULL)
-		return fail(&c, "no listener: set listen = \"127.0.0.1:2525\"");
-	c.key = "listen";
-	for (const struct listener_config *lc = cfg->listeners; lc != NULL;
-	    lc = lc->next) {
-		if (lc->tls != TLS_NONE && !cfg->tls_configured)
-			return fail(&c, "listen %s: TLS needs certificates: set tls = "
-			    "{ certs = { { cert = ..., key = ... } } }", lc->name);
-		if (check_bindable(&c, lc) != 0)
-			return -1;
-	}
+	c.key = cfg->listeners != NULL ? "listen" : NULL;
+	if (lua_config_listen_check(&c, cfg) != 0)
+		return -1;
 	c.key = NULL;
 	if (cfg->tls_configured &&
 	    tls_server_init(&cfg->tls, err, errlen) != 0) {

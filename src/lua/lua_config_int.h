@@ -32,6 +32,13 @@ int	lua_config_error(struct cfgctx *c, const char *fmt, ...)
 int	lua_config_kv(struct cfgctx *c, struct config *cfg);	/* kv = {...} */
 int	lua_config_http(struct cfgctx *c, struct config *cfg);	/* http = {...} */
 int	lua_config_mailauth(struct cfgctx *c, struct config *cfg); /* mailauth */
+/* listen = "ip:port" | "unix:path" | { ... } (lua_config_listen.c) */
+int	lua_config_listen(struct cfgctx *c, struct config *cfg);
+/*
+ * After every setting was read: a listener exists (unless cfg->stdio),
+ * TLS listeners have certificates, addresses bind, unix paths are usable.
+ */
+int	lua_config_listen_check(struct cfgctx *c, const struct config *cfg);
 
 /*
  * Fields of the settings table `table` (its name, for messages) at stack

@@ -2,8 +2,11 @@
  * conn.c — non-blocking stream connection (see conn.h).
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -37,7 +40,7 @@ plain_write(struct conn *c, const void *p, size_t n, enum conn_want *want)
 	ssize_t r;
 
 	do {
-		r = write(c->fd, p, n);
+		r = write(c->wfd, p, n);
 	} while (r < 0 && errno == EINTR);
 	if (r >= 0)
 		return r;
@@ -69,6 +72,43 @@ const struct conn_ops conn_plain_ops = {
 	.shutdown = plain_shutdown,
 	.pending = plain_pending,
 	.handshake = NULL,
+};
+
+/*
+ * conn_peek_closed() without MSG_PEEK: bytes in a pipe (FIONREAD) are
+ * input waiting; a pipe whose writer has gone and is empty, or a file
+ * read to its end, is a closed client.
+ */
+static int
+pipe_peek_closed(struct conn *c)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	struct stat st;
+	int avail = 0;
+
+	if (ioctl(c->fd, FIONREAD, &avail) == 0) {
+		if (avail > 0)
+			return 0;
+		if (fstat(c->fd, &st) == 0 && S_ISREG(st.st_mode))
+			return 1;
+	}
+	if (poll(&pfd, 1, 0) == 1) {
+		if (pfd.revents & POLLIN)
+			return 0;
+		if (pfd.revents & (POLLHUP | POLLERR | POLLNVAL))
+			return 1;
+	}
+	return -1;
+}
+
+const struct conn_ops conn_pipe_ops = {
+	.name = "pipe",
+	.read = plain_read,
+	.write = plain_write,
+	.shutdown = plain_shutdown,
+	.pending = plain_pending,
+	.handshake = NULL,
+	.peek_closed = pipe_peek_closed,
 };
 
 /* Start or stop the read watcher to match what owner and transport need. */
@@ -192,6 +232,7 @@ conn_init(struct conn *c, struct ev_loop *loop, int fd, void *owner,
 	memset(c, 0, sizeof(*c));
 	c->loop = loop;
 	c->fd = fd;
+	c->wfd = fd;
 	c->ops = &conn_plain_ops;
 	c->owner = owner;
 	c->on_read = on_read;
@@ -201,6 +242,14 @@ conn_init(struct conn *c, struct ev_loop *loop, int fd, void *owner,
 	ev_io_init(&c->wio, wio_cb, fd, EV_WRITE);
 	c->rio.data = c;
 	c->wio.data = c;
+}
+
+void
+conn_use_pipes(struct conn *c, int wfd)
+{
+	c->wfd = wfd;
+	c->ops = &conn_pipe_ops;
+	ev_io_set(&c->wio, wfd, EV_WRITE);
 }
 
 void
@@ -325,6 +374,9 @@ conn_close(struct conn *c)
 		else
 			close(c->fd);
 	}
+	if (c->wfd >= 0 && c->wfd != c->fd)
+		close(c->wfd);
 	c->fd = -1;
+	c->wfd = -1;
 	buf_reset(&c->out);
 }

@@ -15,6 +15,13 @@
  *
  * The owner must not free the conn from inside a callback; conn_close()
  * stops all watchers and closes the socket, and is safe anywhere.
+ *
+ * Normally one socket carries both directions.  A session on standard
+ * input and output (luasmtpd --stdio over two pipes, or a file) reads one
+ * descriptor and writes another: conn_use_pipes() points the writes (and
+ * the write watcher) at a second descriptor and swaps in conn_pipe_ops,
+ * which read and write like plain ones but answer conn_peek_closed()
+ * without MSG_PEEK, which only sockets have.
  */
 #ifndef LUASMTPD_CONN_H
 #define LUASMTPD_CONN_H
@@ -62,7 +69,8 @@ typedef void (*conn_cb)(void *owner);
 
 struct conn {
 	struct ev_loop		*loop;
-	int			 fd;
+	int			 fd;		/* reads (and writes) */
+	int			 wfd;		/* writes: fd, or a pipe's */
 	ev_io			 rio;
 	ev_io			 wio;
 	const struct conn_ops	*ops;
@@ -84,9 +92,16 @@ struct conn {
 };
 
 extern const struct conn_ops conn_plain_ops;
+extern const struct conn_ops conn_pipe_ops;
 
 void	conn_init(struct conn *, struct ev_loop *, int fd, void *owner,
 	    conn_cb on_read, conn_cb on_drain);
+/*
+ * Read from the conn's fd and write to wfd (both owned by the conn from
+ * now on): standard input and output that are not one socket.  Call it
+ * right after conn_init, before anything is read or written.
+ */
+void	conn_use_pipes(struct conn *, int wfd);
 /*
  * Ask for (or stop asking for) on_read callbacks.  Turning reading on
  * while the transport holds input it has already taken from the socket
@@ -115,7 +130,10 @@ void	conn_handshake(struct conn *, void (*done)(void *owner, bool ok));
  * Consumes nothing (MSG_PEEK).
  */
 int	conn_peek_closed(struct conn *);
-/* Stop watchers, free the transport, close the socket.  Idempotent. */
+/*
+ * Stop watchers, free the transport, close the socket (and a separate
+ * write descriptor).  Idempotent.
+ */
 void	conn_close(struct conn *);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * listener.c — TCP listeners (see listener.h).
+ * listener.c — TCP and unix-socket listeners (see listener.h).
  *
  * Out of descriptors (EMFILE, ENFILE): accept(2) fails while the
  * connection stays queued, so the listener would be readable forever.  As
@@ -9,11 +9,20 @@
  * reopen the reserve, and stop accepting for ACCEPT_PAUSE seconds.  Those
  * clients hear why instead of hanging until their own timeout.
  *
+ * A unix socket's path is ours while we run: a stale socket left there
+ * (by a crash) is replaced at start, but a socket some process still
+ * accepts on is not taken over, and anything else at the path is an
+ * error.  The mode and owner are set between bind(2) and listen(2), so
+ * no client connects before they apply.  At exit the path is removed if
+ * it is still the socket we made.
+ *
  * SECURITY: the limits are applied before any session memory exists; a
  * refused connection costs one accept(2), one write(2) and one close(2).
  * A refusal on an implicit-TLS listener writes nothing: plaintext before
  * the handshake would be read by the client's TLS stack as garbage (and
- * RFC 8314 clients expect TLS from the first byte), so we just close.
+ * RFC 8314 clients expect TLS from the first byte), so we just close; so
+ * does one on a PROXY listener, whose peer is unknown until its header
+ * (net/frontend.h).
  * Refusals for lack of descriptors are logged at most once a second per
  * listener with a count (ACCEPT_LOG_INTERVAL): a client flood must not
  * turn into a log flood.
@@ -28,12 +37,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
-#include "net/iplimit.h"
+#include "net/frontend.h"
 #include "net/listener.h"
 #include "server.h"
-#include "smtp/smtp_session.h"
 #include "util/log.h"
 #include "util/xmalloc.h"
 
@@ -42,7 +52,6 @@
 #define ACCEPT_PAUSE		0.1	/* seconds without accepting after
 					   EMFILE/ENFILE/ENOBUFS/ENOMEM */
 #define ACCEPT_LOG_INTERVAL	1.0	/* seconds between accept-pause lines */
-#define REFUSE_LINE_MAX		384	/* "421 ..." + a 255-byte hostname */
 
 struct listener {
 	ev_io				 io;
@@ -54,6 +63,10 @@ struct listener {
 	bool				 log_held;	/* a line is due */
 	int				 fd;
 	const struct listener_config	*lc;
+	/* A unix socket: what to unlink at exit if it is still there. */
+	bool				 is_unix;
+	dev_t				 dev;
+	ino_t				 ino;
 	struct listener			*next;
 };
 
@@ -78,29 +91,6 @@ reserve_close(void)
 	if (reserve_fd >= 0)
 		close(reserve_fd);
 	reserve_fd = -1;
-}
-
-/*
- * Answer "421 <status> <hostname> <text>" and close fd; on an implicit-TLS
- * listener close without a byte (see the header).
- */
-static void
-refuse(const struct listener *l, int fd, const char *status, const char *text)
-{
-	char line[REFUSE_LINE_MAX];
-	int n;
-
-	if (l->lc->tls != TLS_IMPLICIT) {
-		n = snprintf(line, sizeof(line), "421 %s %s %s\r\n", status,
-		    server.cfg->hostname, text);
-		if (n > 0 && (size_t)n >= sizeof(line))
-			n = 0;
-		/* Best effort: a fresh socket's send buffer is empty. */
-		if (n > 0 && write(fd, line, (size_t)n) < 0) {
-			/* nothing to do: we are closing anyway */
-		}
-	}
-	close(fd);
 }
 
 static void
@@ -176,7 +166,7 @@ refuse_queued(struct listener *l)
 				continue;
 			break;
 		}
-		refuse(l, fd, "4.3.2",
+		frontend_refuse(l->lc, fd, "4.3.2",
 		    "Error: too many open files, try again later");
 		n++;
 	}
@@ -210,29 +200,16 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				pause_accepting(l, err, 0);
 			return;
 		}
-		if (peer.ss_family == AF_INET)
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&peer)->sin_addr,
-			    ip, sizeof(ip));
-		else if (peer.ss_family == AF_INET6)
-			inet_ntop(AF_INET6,
-			    &((struct sockaddr_in6 *)&peer)->sin6_addr, ip, sizeof(ip));
-		if (cfg->max_connections > 0 &&
-		    server.connections >= cfg->max_connections) {
+		if (cfg->max_connections > 0 && server.connections +
+		    frontend_pending() >= cfg->max_connections) {
+			frontend_addr_str(&peer, ip, sizeof(ip));
 			log_warn(0, "net refuse ip=%s reason=max_connections limit=%u",
 			    ip, cfg->max_connections);
-			refuse(l, fd, "4.7.0",
+			frontend_refuse(l->lc, fd, "4.7.0",
 			    "Error: too many connections, try again later");
 			continue;
 		}
-		if (iplimit_acquire((struct sockaddr *)&peer,
-		    cfg->max_connections_per_ip) != 0) {
-			log_warn(0, "net refuse ip=%s reason=max_connections_per_ip "
-			    "limit=%u", ip, cfg->max_connections_per_ip);
-			refuse(l, fd, "4.7.0",
-			    "Error: too many connections from your address");
-			continue;
-		}
-		smtp_session_new(fd, &peer, plen, l->lc);
+		frontend_accept(fd, &peer, l->lc);
 	}
 }
 
@@ -246,12 +223,40 @@ pause_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	ev_io_start(loop, &l->io);
 }
 
+static const char *
+tls_name(const struct listener_config *lc)
+{
+	return lc->tls == TLS_IMPLICIT ? "implicit" :
+	    lc->tls == TLS_STARTTLS ? "starttls" : "none";
+}
+
+/* Start accepting on a bound, listening fd. */
+static struct listener *
+listener_add(int fd, const struct listener_config *lc)
+{
+	struct listener *l = xcalloc(1, sizeof(*l));
+
+	l->fd = fd;
+	l->lc = lc;
+	ev_io_init(&l->io, accept_cb, fd, EV_READ);
+	l->io.data = l;
+	ev_timer_init(&l->pause, pause_cb, ACCEPT_PAUSE, 0.);
+	l->pause.data = l;
+	ev_timer_init(&l->log_timer, log_timer_cb, ACCEPT_LOG_INTERVAL, 0.);
+	l->log_timer.data = l;
+	ev_io_start(server.loop, &l->io);
+	l->next = listeners;
+	listeners = l;
+	log_info(0, "net listening addr=%s tls=%s%s", lc->name, tls_name(lc),
+	    lc->proxy ? " proxy=required" : "");
+	return l;
+}
+
 static int
-open_one(struct listener_config *lc)
+open_tcp(struct listener_config *lc)
 {
 	struct sockaddr_storage ss;
 	socklen_t slen;
-	struct listener *l;
 	char ip[INET6_ADDRSTRLEN];
 	int fd, on = 1, port;
 
@@ -296,32 +301,117 @@ open_one(struct listener_config *lc)
 		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 		/* Logs name the port really bound, not a configured 0. */
 		snprintf(lc->name, sizeof(lc->name), "%s:%d", ip, port);
-		log_info(0, "net listening addr=%s:%d tls=%s", ip, port,
-		    lc->tls == TLS_IMPLICIT ? "implicit" :
-		    lc->tls == TLS_STARTTLS ? "starttls" : "none");
 	} else {
 		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip,
 		    sizeof(ip));
 		port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
 		snprintf(lc->name, sizeof(lc->name), "[%s]:%d", ip, port);
-		log_info(0, "net listening addr=[%s]:%d tls=%s", ip, port,
-		    lc->tls == TLS_IMPLICIT ? "implicit" :
-		    lc->tls == TLS_STARTTLS ? "starttls" : "none");
 	}
-
-	l = xcalloc(1, sizeof(*l));
-	l->fd = fd;
-	l->lc = lc;
-	ev_io_init(&l->io, accept_cb, fd, EV_READ);
-	l->io.data = l;
-	ev_timer_init(&l->pause, pause_cb, ACCEPT_PAUSE, 0.);
-	l->pause.data = l;
-	ev_timer_init(&l->log_timer, log_timer_cb, ACCEPT_LOG_INTERVAL, 0.);
-	l->log_timer.data = l;
-	ev_io_start(server.loop, &l->io);
-	l->next = listeners;
-	listeners = l;
+	listener_add(fd, lc);
 	return 0;
+}
+
+/*
+ * What is at a unix listener's path may go: nothing, or a socket nobody
+ * accepts on (a connect is refused).  0, or -1 after logging why not.
+ */
+static int
+unix_path_free(const struct listener_config *lc,
+    const struct sockaddr_un *sun)
+{
+	struct stat st;
+	int probe, r, e;
+
+	if (lstat(lc->path, &st) != 0)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISSOCK(st.st_mode)) {
+		log_error(0, "net listen-error listener=%s error=\"exists and is "
+		    "not a socket\"", lc->name);
+		return -1;
+	}
+	/* Non-blocking: a live server's full backlog must not hang us. */
+	if ((probe = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0)) < 0)
+		return -1;
+	r = connect(probe, (const struct sockaddr *)sun, sizeof(*sun));
+	e = errno;
+	close(probe);
+	if (r == 0 || e != ECONNREFUSED) {
+		log_error(0, "net listen-error listener=%s error=\"%s\"", lc->name,
+		    r == 0 ? "another process accepts on this socket" :
+		    strerror(e));
+		return -1;
+	}
+	if (unlink(lc->path) != 0) {
+		log_error(0, "net listen-error listener=%s error=\"unlink stale "
+		    "socket: %s\"", lc->name, strerror(errno));
+		return -1;
+	}
+	log_info(0, "net stale-socket-removed path=%s", lc->path);
+	return 0;
+}
+
+static int
+open_unix(struct listener_config *lc)
+{
+	struct sockaddr_un sun;
+	struct listener *l;
+	struct stat st;
+	const char *step;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, lc->path, sizeof(sun.sun_path));
+	sun.sun_path[sizeof(sun.sun_path) - 1] = '\0';
+	if (unix_path_free(lc, &sun) != 0)
+		return -1;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_error(0, "net listen-error listener=%s error=\"%s\"", lc->name,
+		    strerror(errno));
+		return -1;
+	}
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		log_error(0, "net listen-error listener=%s error=\"%s\"", lc->name,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	/* Before listen(2): no client connects while the mode is the umask's. */
+	step = NULL;
+	if (lc->unix_mode >= 0 && chmod(lc->path, (mode_t)lc->unix_mode) != 0)
+		step = "chmod";
+	else if ((lc->unix_owner != (uid_t)-1 || lc->unix_group != (gid_t)-1) &&
+	    lchown(lc->path, lc->unix_owner, lc->unix_group) != 0)
+		step = "chown";
+	else if (lstat(lc->path, &st) != 0)
+		step = "stat";
+	else if (listen(fd, LISTEN_BACKLOG) != 0)
+		step = "listen";
+	if (step != NULL) {
+		log_error(0, "net listen-error listener=%s error=\"%s: %s\"",
+		    lc->name, step, strerror(errno));
+		close(fd);
+		unlink(lc->path);
+		return -1;
+	}
+	l = listener_add(fd, lc);
+	l->is_unix = true;
+	l->dev = st.st_dev;
+	l->ino = st.st_ino;
+	return 0;
+}
+
+/* Remove a unix listener's path if it is still the socket we bound. */
+static void
+unlink_ours(const struct listener *l)
+{
+	struct stat st;
+
+	if (lstat(l->lc->path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_dev == l->dev && st.st_ino == l->ino)
+		unlink(l->lc->path);
 }
 
 int
@@ -335,7 +425,7 @@ listeners_open(struct config *cfg)
 	}
 	for (struct listener_config *lc = cfg->listeners; lc != NULL;
 	    lc = lc->next)
-		if (open_one(lc) != 0)
+		if ((lc->is_unix ? open_unix(lc) : open_tcp(lc)) != 0)
 			return -1;
 	return 0;
 }
@@ -351,7 +441,10 @@ listeners_close(void)
 		ev_timer_stop(server.loop, &l->pause);
 		ev_timer_stop(server.loop, &l->log_timer);
 		close(l->fd);
+		if (l->is_unix)
+			unlink_ours(l);
 		free(l);
 	}
+	frontend_close_all();
 	reserve_close();
 }

@@ -59,7 +59,7 @@ write_received(struct smtp_session *s)
 {
 	struct smtp_tx *tx = s->tx;
 	char hdr[1024], date[64], forpart[SMTP_PATH_MAX + 16];
-	int n;
+	int fam = s->peer.ss_family, n;
 
 	if (!s->cfg->received_header)
 		return;
@@ -75,7 +75,9 @@ write_received(struct smtp_session *s)
 	    "\tby %s (luasmtpd) with %s id %s%s;\r\n"
 	    "\t%s\r\n",
 	    s->helo != NULL ? s->helo : "unknown",
-	    s->peer.ss_family == AF_INET6 ? "[IPv6:" : "[", s->peer_ip, "]",
+	    /* RFC 5321 TCP-info; other peers by name: "(unix)", "(stdin)" */
+	    fam == AF_INET6 ? "[IPv6:" : fam == AF_INET ? "[" : "", s->peer_ip,
+	    fam == AF_INET6 || fam == AF_INET ? "]" : "",
 	    s->cfg->hostname, smtp_session_protocol(s), tx->id, forpart, date);
 	if (n > 0 && (size_t)n < sizeof(hdr))
 		spool_write(&tx->spool, hdr, (size_t)n);

@@ -228,8 +228,7 @@ session_starttls(struct smtp_session *s)
 }
 
 struct smtp_session *
-smtp_session_new(int fd, const struct sockaddr_storage *peer, socklen_t plen,
-    const struct listener_config *lc)
+smtp_session_new(const struct net_client *nc, const struct listener_config *lc)
 {
 	struct smtp_session *s = xcalloc(1, sizeof(*s));
 	socklen_t llen = sizeof(s->local);
@@ -239,15 +238,19 @@ smtp_session_new(int fd, const struct sockaddr_storage *peer, socklen_t plen,
 	s->lc = lc;
 	s->id = server_new_session_id();
 	snprintf(s->idstr, sizeof(s->idstr), "%016llx", (unsigned long long)s->id);
-	memcpy(&s->peer, peer, plen);
-	getsockname(fd, (struct sockaddr *)&s->local, &llen);
+	s->peer = nc->addr;
+	getsockname(nc->fd, (struct sockaddr *)&s->local, &llen);
 	sockaddr_to_str(&s->peer, s->peer_ip, sizeof(s->peer_ip), &s->peer_port);
+	if (nc->name != NULL)	/* "unix", "stdin" (net/client.h) */
+		snprintf(s->peer_ip, sizeof(s->peer_ip), "%s", nc->name);
 	sockaddr_to_str(&s->local, s->local_ip, sizeof(s->local_ip),
 	    &s->local_port);
 	/* Replies are small and answer a waiting client: no Nagle delay. */
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+	setsockopt(nc->fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
 
-	conn_init(&s->conn, server.loop, fd, s, on_read, on_drain);
+	conn_init(&s->conn, server.loop, nc->fd, s, on_read, on_drain);
+	if (nc->wfd >= 0)
+		conn_use_pipes(&s->conn, nc->wfd);
 	buf_init(&s->in, INPUT_MAX);
 	ev_init(&s->timer, timer_cb);
 	s->timer.data = s;

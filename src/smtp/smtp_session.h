@@ -22,6 +22,7 @@
 #include <arpa/inet.h>
 
 #include "config.h"
+#include "net/client.h"
 #include "net/conn.h"
 #include "queue/spool.h"
 #include "smtp/hook.h"
@@ -190,9 +191,13 @@ struct smtp_session {
 	struct smtp_session		*close_next;
 };
 
-/* Create a session for an accepted socket (takes ownership of fd). */
-struct smtp_session *smtp_session_new(int fd, const struct sockaddr_storage *,
-	    socklen_t, const struct listener_config *);
+/*
+ * Create a session for a client the front end accepted (net/client.h):
+ * takes ownership of its descriptors; its address is the client's for
+ * every purpose (a PROXY header already applied).
+ */
+struct smtp_session *smtp_session_new(const struct net_client *,
+	    const struct listener_config *);
 
 /*
  * A pending hook finished.  Called by the hook implementation from an

@@ -62,6 +62,11 @@
 #define DEFAULT_TIMEOUT_HOOK		60.0
 /* A hook between two yields (CPU time on the event loop). */
 #define DEFAULT_HOOK_CPU_LIMIT		1.0
+/*
+ * A PROXY protocol header, from accept to its last octet (a balancer
+ * sends it at once; the header's own bound is in net/proxy.h).
+ */
+#define DEFAULT_TIMEOUT_PROXY		5.0
 /* How long we keep a session open to deliver a final reply (421, 221). */
 #define CLOSE_LINGER_SECONDS		5.0
 
