@@ -18,6 +18,8 @@
 --   hostname  name in the banner and Received:    (localhost)
 --   tls_cert  PEM certificate                     (var/tls/cert.pem)
 --   tls_key   PEM private key                     (var/tls/key.pem)
+--   metrics   address:port of the Prometheus      (none)
+--             endpoint, e.g. 127.0.0.1:9465
 
 local smtp = require "luasmtpd"
 local deliver = require "luasmtpd.deliver"
@@ -30,6 +32,7 @@ local domains = util.set(domain_list)
 hostname = smtp.var("hostname", "localhost")
 listen = { address = smtp.var("listen", "127.0.0.1:2525"), tls = "starttls" }
 spool = smtp.var("spool", "var/spool")
+metrics = smtp.var("metrics")	-- nil: no endpoint
 tls = { certs = { {
   cert = smtp.var("tls_cert", "var/tls/cert.pem"),
   key = smtp.var("tls_key", "var/tls/key.pem"),

@@ -42,6 +42,7 @@ lua-busted
 lua-socket
 lua-sec
 python3
+python3-prometheus-client
 postfix
 dovecot-core
 dovecot-lmtpd

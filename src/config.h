@@ -15,7 +15,9 @@
 #include "http/http.h"
 #include "kv/kv.h"
 #include "dns/dns.h"
+#include "metrics/metrics_http.h"
 #include "tls/tls.h"
+#include "util/log.h"
 
 /* Debian's dns-root-data: the root zone's trust anchor, used when the
  * config names none (see lua/lua_config_dns.c). */
@@ -108,6 +110,11 @@ struct config {
 	 * if that file is readable.
 	 */
 	struct dns_config dns;
+
+	/* Observability (lua/lua_config_obs.c): the Prometheus endpoint
+	 * (`metrics`; not enabled: none) and the log sink (`log`). */
+	struct metrics_http_config metrics;
+	struct log_sink_config log;
 };
 
 void	config_defaults(struct config *);

@@ -224,9 +224,12 @@ listen_sockaddr(const char *addr, struct sockaddr_storage *ss, socklen_t *len)
 	return -1;
 }
 
-/* "127.0.0.1:2525", "[::1]:2525" */
-static int
-parse_hostport(struct cfgctx *c, const char *s, struct listener_config *lc)
+/*
+ * "127.0.0.1:2525", "[::1]:2525": a listener's or (lua_config_obs.c) the
+ * metrics endpoint's address; errors name the setting being read.
+ */
+int
+lua_config_hostport(struct cfgctx *c, const char *s, struct listener_config *lc)
 {
 	struct sockaddr_storage ss;
 	socklen_t slen;
@@ -234,35 +237,36 @@ parse_hostport(struct cfgctx *c, const char *s, struct listener_config *lc)
 	char *end;
 	long port;
 	size_t alen;
+	const char *what = c->key != NULL ? c->key : "listen";
 
 	if (s[0] == '[') {
 		const char *close = strchr(s, ']');
 
 		if (close == NULL || close[1] != ':')
-			return fail(c, "listen '%s': expected [address]:port", s);
+			return fail(c, "%s '%s': expected [address]:port", what, s);
 		alen = (size_t)(close - s - 1);
 		if (alen >= sizeof(lc->address))
-			return fail(c, "listen '%s': address too long", s);
+			return fail(c, "%s '%s': address too long", what, s);
 		memcpy(lc->address, s + 1, alen);
 		lc->address[alen] = '\0';
 		colon = close + 1;
 	} else {
 		colon = strrchr(s, ':');
 		if (colon == NULL || colon == s)
-			return fail(c, "listen '%s': expected address:port", s);
+			return fail(c, "%s '%s': expected address:port", what, s);
 		alen = (size_t)(colon - s);
 		if (alen >= sizeof(lc->address))
-			return fail(c, "listen '%s': address too long", s);
+			return fail(c, "%s '%s': address too long", what, s);
 		memcpy(lc->address, s, alen);
 		lc->address[alen] = '\0';
 	}
 	port = strtol(colon + 1, &end, 10);
 	if (*end != '\0' || colon[1] == '\0' || port < 0 || port > 65535)
-		return fail(c, "listen '%s': bad port", s);
+		return fail(c, "%s '%s': bad port", what, s);
 	lc->port = (int)port;
 	if (listen_sockaddr(lc->address, &ss, &slen) != 0)
-		return fail(c, "listen '%s': '%s' is not a numeric IPv4 or IPv6 "
-		    "address (names are not resolved)", s, lc->address);
+		return fail(c, "%s '%s': '%s' is not a numeric IPv4 or IPv6 "
+		    "address (names are not resolved)", what, s, lc->address);
 	return 0;
 }
 
@@ -271,22 +275,23 @@ parse_hostport(struct cfgctx *c, const char *s, struct listener_config *lc)
  * belongs to this host (EADDRNOTAVAIL otherwise) without taking its port
  * or sending anything.
  */
-static int
-check_bindable(struct cfgctx *c, const struct listener_config *lc)
+int
+lua_config_bindable(struct cfgctx *c, const struct listener_config *lc)
 {
 	struct sockaddr_storage ss;
 	socklen_t slen;
 	int fd, e;
+	const char *what = c->key != NULL ? c->key : "listen";
 
 	if (listen_sockaddr(lc->address, &ss, &slen) != 0)
-		return fail(c, "listen %s: not a numeric address", lc->name);
+		return fail(c, "%s %s: not a numeric address", what, lc->name);
 	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
 	    bind(fd, (struct sockaddr *)&ss, slen) != 0) {
 		e = errno;
 		if (fd >= 0)
 			close(fd);
-		return fail(c, "listen %s: cannot bind %s on this host: %s",
-		    lc->name, lc->address, strerror(e));
+		return fail(c, "%s %s: cannot bind %s on this host: %s",
+		    what, lc->name, lc->address, strerror(e));
 	}
 	close(fd);
 	return 0;
@@ -371,7 +376,7 @@ read_listener(struct cfgctx *c, struct config *cfg, int idx)
 
 	idx = idx < 0 ? lua_gettop(c->L) + idx + 1 : idx;
 	if (lua_type(c->L, idx) == LUA_TSTRING) {
-		if (parse_hostport(c, lua_tostring(c->L, idx), lc) != 0)
+		if (lua_config_hostport(c, lua_tostring(c->L, idx), lc) != 0)
 			goto bad;
 	} else if (lua_istable(c->L, idx)) {
 		lua_getfield(c->L, idx, "address");
@@ -379,7 +384,7 @@ read_listener(struct cfgctx *c, struct config *cfg, int idx)
 			fail(c, "listen: each listener needs address = \"ip:port\"");
 			goto bad;
 		}
-		if (parse_hostport(c, lua_tostring(c->L, -1), lc) != 0)
+		if (lua_config_hostport(c, lua_tostring(c->L, -1), lc) != 0)
 			goto bad;
 		lua_pop(c->L, 1);
 		if (read_listener_opts(c, idx, lc) != 0)
@@ -565,6 +570,10 @@ read_setting(struct cfgctx *c, const char *k, struct config *cfg)
 		return lua_config_kv(c, cfg);
 	if (strcmp(k, "http") == 0)
 		return lua_config_http(c, cfg);
+	if (strcmp(k, "metrics") == 0)
+		return lua_config_metrics(c, cfg);
+	if (strcmp(k, "log") == 0)
+		return lua_config_log(c, cfg);
 	if (strcmp(k, "dns") == 0)
 		return lua_config_dns(c->L, c->lines, c->path, cfg, c->err,
 		    c->errlen);
@@ -618,7 +627,7 @@ lua_config_read(lua_State *L, int env, int lines, int hooks, const char *path,
 		if (lc->tls != TLS_NONE && !cfg->tls_configured)
 			return fail(&c, "listen %s: TLS needs certificates: set tls = "
 			    "{ certs = { { cert = ..., key = ... } } }", lc->name);
-		if (check_bindable(&c, lc) != 0)
+		if (lua_config_bindable(&c, lc) != 0)
 			return -1;
 	}
 	c.key = NULL;

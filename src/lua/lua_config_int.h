@@ -31,6 +31,19 @@ int	lua_config_error(struct cfgctx *c, const char *fmt, ...)
 /* One call each from read_setting(); the table is at the top of the stack. */
 int	lua_config_kv(struct cfgctx *c, struct config *cfg);	/* kv = {...} */
 int	lua_config_http(struct cfgctx *c, struct config *cfg);	/* http = {...} */
+/* lua_config_obs.c: metrics = "ip:port" | {...}, log = {...} */
+int	lua_config_metrics(struct cfgctx *c, struct config *cfg);
+int	lua_config_log(struct cfgctx *c, struct config *cfg);
+
+/*
+ * lua_config.c: "ip:port" or "[ipv6]:port" (numeric only) into lc's
+ * address and port; and whether that address can be bound on this host
+ * (bound with port 0 and closed).  Each returns 0 or -1 with the error.
+ */
+struct listener_config;
+int	lua_config_hostport(struct cfgctx *c, const char *s,
+	    struct listener_config *lc);
+int	lua_config_bindable(struct cfgctx *c, const struct listener_config *lc);
 
 /*
  * Fields of the settings table `table` (its name, for messages) at stack

@@ -30,6 +30,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "metrics/metrics.h"
 #include "net/iplimit.h"
 #include "net/listener.h"
 #include "server.h"
@@ -137,6 +138,7 @@ pause_accepting(struct listener *l, int err, unsigned n)
 	ev_tstamp now = ev_now(loop), due = l->last_log + ACCEPT_LOG_INTERVAL;
 
 	l->refused += n;
+	metric_add_l(M_CONNECTIONS_REFUSED, M_REFUSE_NO_FDS, n);
 	l->pause_errno = err;
 	l->log_held = true;
 	if (now >= due) {
@@ -220,6 +222,8 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		    server.connections >= cfg->max_connections) {
 			log_warn(0, "net refuse ip=%s reason=max_connections limit=%u",
 			    ip, cfg->max_connections);
+			metric_inc_l(M_CONNECTIONS_REFUSED,
+			    M_REFUSE_MAX_CONNECTIONS);
 			refuse(l, fd, "4.7.0",
 			    "Error: too many connections, try again later");
 			continue;
@@ -228,10 +232,12 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		    cfg->max_connections_per_ip) != 0) {
 			log_warn(0, "net refuse ip=%s reason=max_connections_per_ip "
 			    "limit=%u", ip, cfg->max_connections_per_ip);
+			metric_inc_l(M_CONNECTIONS_REFUSED, M_REFUSE_MAX_PER_IP);
 			refuse(l, fd, "4.7.0",
 			    "Error: too many connections from your address");
 			continue;
 		}
+		metric_inc(M_CONNECTIONS_ACCEPTED);
 		smtp_session_new(fd, &peer, plen, l->lc);
 	}
 }
