@@ -142,6 +142,16 @@ $(BUILD)/test/test_sdnotify: spec/c/test_sdnotify.c $(SDNOTIFY_SRCS) \
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Ispec/c $(CFLAGS) -O1 $(SAN) -o $@ $< $(SDNOTIFY_SRCS)
 
+# The metrics (src/metrics): counters, histograms, the exposition, shards
+# across fork(2) and threads; spec/unit/metrics_spec.lua runs the driver.
+METRICS_SRCS = src/metrics/metrics.c src/metrics/metrics_table.c \
+             src/util/buf.c src/util/log.c src/util/xmalloc.c
+$(BUILD)/test/test_metrics: spec/c/test_metrics.c $(METRICS_SRCS) \
+    src/metrics/metrics.h spec/c/unit.h | deps-build
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) -Ispec/c $(CFLAGS) -O1 $(SAN) -o $@ $< \
+	    $(METRICS_SRCS) -lpthread -lm
+
 # The HTTP client drivers: src/http/ with libev and libcurl, under ASan+UBSan
 # (LeakSanitizer included); spec/unit/http_spec.lua runs them (test_http
 # against nginx, test_http_wire against canned answers).
@@ -269,6 +279,7 @@ test: $(BUILD)/test/test_sdnotify $(BUILD)/install/luasmtpd
 test: $(PRIVACY_UNITS:%=$(BUILD)/test/%)
 test: $(MAILAUTH_UNITS:%=$(BUILD)/test/%)
 test: $(BUILD)/test/test_proxy
+test: $(BUILD)/test/test_metrics
 
 FORCE:
 

@@ -25,6 +25,8 @@
 --             Lua, the logs and Received: then see the client it names
 --
 -- `listen` may also be unix:/path/to/socket.
+--   metrics   address:port of the Prometheus      (none)
+--             endpoint, e.g. 127.0.0.1:9465
 
 local smtp = require "luasmtpd"
 local deliver = require "luasmtpd.deliver"
@@ -45,6 +47,7 @@ listen = {
   proxy_from = proxy and not listen_at:find("^unix:") and util.split(proxy, ",") or nil,
 }
 spool = smtp.var("spool", "var/spool")
+metrics = smtp.var("metrics")	-- nil: no endpoint
 tls = { certs = { {
   cert = smtp.var("tls_cert", "var/tls/cert.pem"),
   key = smtp.var("tls_key", "var/tls/key.pem"),

@@ -43,6 +43,7 @@ lua-socket
 lua-sec
 python3
 python3-dkim
+python3-prometheus-client
 postfix
 dovecot-core
 dovecot-lmtpd

@@ -47,6 +47,7 @@ config_defaults(struct config *c)
 	c->workers = 16;	/* deliveries in flight: fsyncs overlap */
 	c->max_auth_failures = 3;
 	c->auth_failure_delay = 1.0;
+	log_sink_defaults(&c->log);
 	/* Without the file libunbound resolves from the root itself. */
 	c->dns.resolv_conf = access("/etc/resolv.conf", R_OK) == 0;
 	if (access(CONFIG_DNS_ROOT_KEY, R_OK) == 0)

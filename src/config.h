@@ -18,7 +18,9 @@
 #include "kv/kv.h"
 #include "dns/dns.h"
 #include "net/cidr.h"
+#include "metrics/metrics_http.h"
 #include "tls/tls.h"
+#include "util/log.h"
 
 /* Debian's dns-root-data: the root zone's trust anchor, used when the
  * config names none (see lua/lua_config_dns.c). */
@@ -151,6 +153,10 @@ struct config {
 		bool	 strip_results;	/* drop A-R claiming our id (RFC 8601 §5) */
 		char	*psl;		/* public suffix list (DMARC) */
 	} mailauth;
+	/* Observability (lua/lua_config_obs.c): the Prometheus endpoint
+	 * (`metrics`; not enabled: none) and the log sink (`log`). */
+	struct metrics_http_config metrics;
+	struct log_sink_config log;
 };
 
 void	config_defaults(struct config *);

@@ -10,8 +10,11 @@
  * it; a server start only warns (lua_vm.c), because the same -D set is
  * often passed to every config (make run, test harnesses, units).
  *
- * Logs go to stderr, one line per event (util/log.h).  SIGTERM and SIGINT
- * stop the server; mail acknowledged with 250 is already on disk then.
+ * Logs go to stderr, one line per event (util/log.h), or once the config
+ * has loaded to the sink it names (`log`: syslog, the journal).  The
+ * metrics are mapped before anything counts, and their endpoint (`metrics`)
+ * listens beside the SMTP listeners.  SIGTERM and SIGINT stop the server;
+ * mail acknowledged with 250 is already on disk then.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -31,6 +34,8 @@
 #include "mailauth/dmarc.h"
 #include "lua/lua_vm.h"
 #include "mailauth/spf.h"
+#include "metrics/metrics.h"
+#include "metrics/metrics_http.h"
 #include "net/listener.h"
 #include "net/stdio.h"
 #include "queue/commit.h"
@@ -288,6 +293,10 @@ main(int argc, char **argv)
 		return 0;
 	}
 
+	if (log_open_sink(&cfg.log) != 0)
+		fatal("cannot open the log sink");
+	/* One shard: one process (metrics.h, for workers later). */
+	metrics_init(1);
 	signal(SIGPIPE, SIG_IGN);
 	raise_fd_limit();
 	if (spool_init(cfg.spool_dir) != 0)
@@ -301,6 +310,8 @@ main(int argc, char **argv)
 			log_info(0, "spool recovered tmp_removed=%u "
 			    "orphans_removed=%u envelopes_lost=%u", rec.tmp_removed,
 			    rec.orphans_removed, rec.envelopes_lost);
+		metric_set_l(M_QUEUE_MESSAGES, M_QUEUE_QUEUED, rec.queued);
+		metric_set_l(M_QUEUE_MESSAGES, M_QUEUE_LOST, rec.lost);
 	}
 
 	loop = ev_default_loop(EVFLAG_AUTO);
@@ -364,9 +375,12 @@ main(int argc, char **argv)
 		r = stdio_serve(loop);
 		shutdown_all(&cfg);
 		log_info(0, "main stopped");
+		log_close_sink();
 		return r == 0 ? 0 : 1;
 	}
-	if (listeners_open(&cfg) != 0) {
+	if (metrics_http_open(loop, &cfg.metrics) != 0 ||
+	    listeners_open(&cfg) != 0) {
+		metrics_http_close();
 		listeners_close();
 		shutdown_all(&cfg);
 		return 1;
@@ -377,8 +391,10 @@ main(int argc, char **argv)
 
 	ev_run(loop, 0);
 
+	metrics_http_close();
 	listeners_close();
 	shutdown_all(&cfg);
 	log_info(0, "main stopped");
+	log_close_sink();
 	return 0;
 }

@@ -359,6 +359,10 @@ read_setting(struct cfgctx *c, const char *k, struct config *cfg)
 		return lua_config_http(c, cfg);
 	if (strcmp(k, "mailauth") == 0)
 		return lua_config_mailauth(c, cfg);
+	if (strcmp(k, "metrics") == 0)
+		return lua_config_metrics(c, cfg);
+	if (strcmp(k, "log") == 0)
+		return lua_config_log(c, cfg);
 	if (strcmp(k, "dns") == 0)
 		return lua_config_dns(c->L, c->lines, c->path, cfg, c->err,
 		    c->errlen);

@@ -39,6 +39,19 @@ int	lua_config_listen(struct cfgctx *c, struct config *cfg);
  * TLS listeners have certificates, addresses bind, unix paths are usable.
  */
 int	lua_config_listen_check(struct cfgctx *c, const struct config *cfg);
+/* lua_config_obs.c: metrics = "ip:port" | {...}, log = {...} */
+int	lua_config_metrics(struct cfgctx *c, struct config *cfg);
+int	lua_config_log(struct cfgctx *c, struct config *cfg);
+
+/*
+ * lua_config_listen.c: "ip:port" or "[ipv6]:port" (numeric only) into lc's
+ * address and port; and whether that address can be bound on this host
+ * (bound with port 0 and closed).  Each returns 0 or -1 with the error.
+ */
+struct listener_config;
+int	lua_config_hostport(struct cfgctx *c, const char *s,
+	    struct listener_config *lc);
+int	lua_config_bindable(struct cfgctx *c, const struct listener_config *lc);
 
 /*
  * Fields of the settings table `table` (its name, for messages) at stack

@@ -86,9 +86,13 @@ parse_unix(struct cfgctx *c, const char *s, struct listener_config *lc)
 	return 0;
 }
 
-/* "127.0.0.1:2525", "[::1]:2525", "unix:/path" */
-static int
-parse_address(struct cfgctx *c, const char *s, struct listener_config *lc)
+/*
+ * "127.0.0.1:2525", "[::1]:2525" (numeric only): a listener's or
+ * (lua_config_obs.c) the metrics endpoint's address; errors name the
+ * setting being read (c->key, "listen" when none).
+ */
+int
+lua_config_hostport(struct cfgctx *c, const char *s, struct listener_config *lc)
 {
 	struct sockaddr_storage ss;
 	socklen_t slen;
@@ -96,45 +100,54 @@ parse_address(struct cfgctx *c, const char *s, struct listener_config *lc)
 	char *end;
 	long port;
 	size_t alen;
+	const char *what = c->key != NULL ? c->key : "listen";
 
-	if (strncmp(s, UNIX_PREFIX, strlen(UNIX_PREFIX)) == 0)
-		return parse_unix(c, s, lc);
 	if (s[0] == '[') {
 		const char *close = strchr(s, ']');
 
 		if (close == NULL || close[1] != ':')
-			return lua_config_error(c, "listen '%s': expected "
-			    "[address]:port", s);
+			return lua_config_error(c, "%s '%s': expected "
+			    "[address]:port", what, s);
 		alen = (size_t)(close - s - 1);
 		if (alen >= sizeof(lc->address))
-			return lua_config_error(c, "listen '%s': address too long",
-			    s);
+			return lua_config_error(c, "%s '%s': address too long",
+			    what, s);
 		memcpy(lc->address, s + 1, alen);
 		lc->address[alen] = '\0';
 		colon = close + 1;
 	} else {
 		colon = strrchr(s, ':');
 		if (colon == NULL || colon == s)
-			return lua_config_error(c, "listen '%s': expected "
-			    "address:port or unix:path", s);
+			return lua_config_error(c, "%s '%s': expected "
+			    "address:port%s", what, s,
+			    strcmp(what, "listen") == 0 ? " or unix:path" : "");
 		alen = (size_t)(colon - s);
 		if (alen >= sizeof(lc->address))
-			return lua_config_error(c, "listen '%s': address too long",
-			    s);
+			return lua_config_error(c, "%s '%s': address too long",
+			    what, s);
 		memcpy(lc->address, s, alen);
 		lc->address[alen] = '\0';
 	}
 	port = strtol(colon + 1, &end, 10);
 	if (*end != '\0' || colon[1] == '\0' || port < 0 || port > 65535)
-		return lua_config_error(c, "listen '%s': bad port", s);
+		return lua_config_error(c, "%s '%s': bad port", what, s);
 	lc->port = (int)port;
 	if (listen_sockaddr(lc->address, &ss, &slen) != 0)
-		return lua_config_error(c, "listen '%s': '%s' is not a numeric "
-		    "IPv4 or IPv6 address (names are not resolved)", s,
+		return lua_config_error(c, "%s '%s': '%s' is not a numeric "
+		    "IPv4 or IPv6 address (names are not resolved)", what, s,
 		    lc->address);
 	snprintf(lc->name, sizeof(lc->name), strchr(lc->address, ':') ?
 	    "[%s]:%d" : "%s:%d", lc->address, lc->port);
 	return 0;
+}
+
+/* "127.0.0.1:2525", "[::1]:2525", "unix:/path" */
+static int
+parse_address(struct cfgctx *c, const char *s, struct listener_config *lc)
+{
+	if (strncmp(s, UNIX_PREFIX, strlen(UNIX_PREFIX)) == 0)
+		return parse_unix(c, s, lc);
+	return lua_config_hostport(c, s, lc);
 }
 
 /*
@@ -142,23 +155,24 @@ parse_address(struct cfgctx *c, const char *s, struct listener_config *lc)
  * belongs to this host (EADDRNOTAVAIL otherwise) without taking its port
  * or sending anything.
  */
-static int
-check_bindable(struct cfgctx *c, const struct listener_config *lc)
+int
+lua_config_bindable(struct cfgctx *c, const struct listener_config *lc)
 {
 	struct sockaddr_storage ss;
 	socklen_t slen;
 	int fd, e;
+	const char *what = c->key != NULL ? c->key : "listen";
 
 	if (listen_sockaddr(lc->address, &ss, &slen) != 0)
-		return lua_config_error(c, "listen %s: not a numeric address",
-		    lc->name);
+		return lua_config_error(c, "%s %s: not a numeric address",
+		    what, lc->name);
 	if ((fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0 ||
 	    bind(fd, (struct sockaddr *)&ss, slen) != 0) {
 		e = errno;
 		if (fd >= 0)
 			close(fd);
-		return lua_config_error(c, "listen %s: cannot bind %s on this "
-		    "host: %s", lc->name, lc->address, strerror(e));
+		return lua_config_error(c, "%s %s: cannot bind %s on this "
+		    "host: %s", what, lc->name, lc->address, strerror(e));
 	}
 	close(fd);
 	return 0;
@@ -478,7 +492,7 @@ lua_config_listen_check(struct cfgctx *c, const struct config *cfg)
 			    "certificates: set tls = { certs = { { cert = ..., "
 			    "key = ... } } }", lc->name);
 		if (lc->is_unix ? check_unix_path(c, lc) != 0 :
-		    check_bindable(c, lc) != 0)
+		    lua_config_bindable(c, lc) != 0)
 			return -1;
 	}
 	return 0;

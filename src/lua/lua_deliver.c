@@ -18,6 +18,7 @@
 #include "deliver/maildir.h"
 #include "lua/lua_deliver.h"
 #include "lua/lua_vm.h"
+#include "metrics/metrics.h"
 #include "server.h"
 #include "smtp/smtp_session.h"
 #include "task/task.h"
@@ -215,6 +216,7 @@ lb_deliver_record(struct smtp_session *s, const char *kind, const char *target,
 	struct smtp_tx *tx = s->tx;
 	char ex[LOG_EXCERPT_BUFSZ(200)], tg[LOG_EXCERPT_BUFSZ(200)];
 	char to[LOG_ADDR_BUFSZ];
+	int target_kind = metric_label_index(M_DELIVERIES, 0, kind);
 
 	/* The target comes from the config: escape it like client text. */
 	log_token(tg, target, 200);
@@ -223,6 +225,8 @@ lb_deliver_record(struct smtp_session *s, const char *kind, const char *target,
 		struct smtp_rcpt *r = &tx->rcpts[o->rcpt];
 
 		smtp_rcpt_set_result(r, o->code, o->ecode, o->text);
+		metric_inc_l2(M_DELIVERIES, (unsigned)target_kind, (unsigned)
+		    metric_label_index(M_DELIVERIES, 1, outcome_status(o->code)));
 		/* A failed delivery is something an operator must see. */
 		log_sid(o->code >= 200 && o->code < 300 ? LOG_LVL_INFO :
 		    LOG_LVL_WARN, s->id, "deliver %s tx=%s to=<%s> target=%s "

@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "lua/lua_vm.h"
+#include "metrics/metrics.h"
 #include "server.h"
 #include "smtp/smtp_session.h"
 #include "task/task.h"
@@ -137,6 +138,12 @@ hook_done(void *owner, lua_State *co, int base, int nres, const char *err)
 			    hook_name(ls->hook), log_excerpt(ex, why, strlen(why),
 			    HOOK_ERROR_LOG_MAX));
 	}
+	if (v.kind == VERDICT_ERROR)
+		metric_inc_l(M_HOOK_ERRORS, ls->hook);
+	hist_observe_l(M_HOOK_WALL, ls->hook, ls->times.wall);
+	hist_observe_l(M_HOOK_CPU, ls->hook, ls->times.cpu);
+	ls->s->hook_wall += ls->times.wall;
+	ls->s->hook_cpu += ls->times.cpu;
 	if (ls->in_run) {
 		*ls->sync_out = v;
 		ls->done_sync = true;
@@ -160,9 +167,11 @@ lh_run(struct smtp_session *s, enum hook_id id, const char *arg,
 		.timeout_setting = "timeouts.hook",
 		.done = hook_done,
 		.owner = ls,
+		.times = &ls->times,
 	};
 
 	ls->hook = id;
+	memset(&ls->times, 0, sizeof(ls->times));
 	ls->in_run = true;
 	ls->done_sync = false;
 	ls->sync_out = out;

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "task/task.h"
 #include "util/workq.h"
 #include "smtp/hook.h"
 
@@ -56,6 +57,7 @@ struct lua_sess {
 	/* The running hook: a task of the task layer (src/task). */
 	struct task		*task;
 	enum hook_id		 hook;
+	struct task_times	 times;		/* of the last hook (task.h) */
 	bool			 in_run;	/* inside hook_ops.run() */
 	bool			 done_sync;
 	struct hook_verdict	*sync_out;

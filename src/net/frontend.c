@@ -26,6 +26,7 @@
 
 #include "net/cidr.h"
 #include "net/client.h"
+#include "metrics/metrics.h"
 #include "net/frontend.h"
 #include "net/iplimit.h"
 #include "net/proxy.h"
@@ -121,6 +122,7 @@ start_session(int fd, const struct sockaddr_storage *client,
 		frontend_addr_str(client, ip, sizeof(ip));
 		log_warn(0, "net refuse ip=%s reason=max_connections_per_ip "
 		    "limit=%u", ip, cfg->max_connections_per_ip);
+		metric_inc_l(M_CONNECTIONS_REFUSED, M_REFUSE_MAX_PER_IP);
 		refuse(lc, fd, "4.7.0",
 		    "Error: too many connections from your address");
 		return NULL;
@@ -130,6 +132,7 @@ start_session(int fd, const struct sockaddr_storage *client,
 	nc.wfd = -1;
 	nc.addr = *client;
 	nc.name = client->ss_family == AF_UNIX ? "unix" : NULL;
+	metric_inc(M_CONNECTIONS_ACCEPTED);
 	return smtp_session_new(&nc, lc);
 }
 

@@ -41,6 +41,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "metrics/metrics.h"
 #include "net/frontend.h"
 #include "net/listener.h"
 #include "server.h"
@@ -127,6 +128,7 @@ pause_accepting(struct listener *l, int err, unsigned n)
 	ev_tstamp now = ev_now(loop), due = l->last_log + ACCEPT_LOG_INTERVAL;
 
 	l->refused += n;
+	metric_add_l(M_CONNECTIONS_REFUSED, M_REFUSE_NO_FDS, n);
 	l->pause_errno = err;
 	l->log_held = true;
 	if (now >= due) {
@@ -205,6 +207,8 @@ accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			frontend_addr_str(&peer, ip, sizeof(ip));
 			log_warn(0, "net refuse ip=%s reason=max_connections limit=%u",
 			    ip, cfg->max_connections);
+			metric_inc_l(M_CONNECTIONS_REFUSED,
+			    M_REFUSE_MAX_CONNECTIONS);
 			frontend_refuse(l->lc, fd, "4.7.0",
 			    "Error: too many connections, try again later");
 			continue;

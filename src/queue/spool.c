@@ -92,6 +92,8 @@ spool_recover(const char *dir, struct spool_recovery *r)
 				snprintf(other, sizeof(other), "%s.lost", n);
 				if (renameat(dfd, n, dfd, other) == 0)
 					r->envelopes_lost++;
+			} else {
+				r->queued++;
 			}
 		} else if (len > 5 && strcmp(n + len - 5, ".lost") == 0) {
 			continue;
@@ -100,6 +102,14 @@ spool_recover(const char *dir, struct spool_recovery *r)
 			if (!exists_in(dfd, other) && unlinkat(dfd, n, 0) == 0)
 				r->orphans_removed++;
 		}
+	}
+	/* Renamed entries may or may not show up again: count them apart. */
+	rewinddir(d);
+	while ((de = readdir(d)) != NULL) {
+		size_t len = strlen(de->d_name);
+
+		if (len > 9 && strcmp(de->d_name + len - 9, ".env.lost") == 0)
+			r->lost++;
 	}
 	closedir(d);
 	return 0;

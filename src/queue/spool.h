@@ -47,6 +47,8 @@ struct spool_recovery {
 	unsigned	tmp_removed;	/* tmp/: never acknowledged */
 	unsigned	orphans_removed; /* queue/ data without its envelope */
 	unsigned	envelopes_lost;	/* queue/ envelope without its data */
+	unsigned	queued;		/* queue/ entries with both (kept) */
+	unsigned	lost;		/* <id>.env.lost, from now or before */
 };
 
 /*

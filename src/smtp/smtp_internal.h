@@ -6,6 +6,7 @@
 #ifndef LUASMTPD_SMTP_INTERNAL_H
 #define LUASMTPD_SMTP_INTERNAL_H
 
+#include "metrics/metrics.h"
 #include "smtp/smtp_session.h"
 
 /* Default replies of one hook stage, used when a verdict leaves them out. */
@@ -70,6 +71,13 @@ void	auth_hook_done(struct smtp_session *, const struct hook_verdict *);
 
 /* smtp_session.c: STARTTLS (the 220 is queued already) */
 void	session_starttls(struct smtp_session *);
+
+/* smtp_summary.c: the line at the end, and the counts behind it */
+void	session_summary(struct smtp_session *);
+/* A message's content arrived and got its final reply (or was queued). */
+void	session_count_message(struct smtp_session *, enum m_message_outcome);
+/* A reply line went out: bytes; code is 0 except on a reply's last line. */
+void	session_count_reply(struct smtp_session *, int code, size_t bytes);
 
 /* smtp_tx.c */
 struct smtp_tx *tx_new(struct smtp_session *);

@@ -343,6 +343,7 @@ message_refuse(struct smtp_session *s, int code, const char *ecode,
 		    s->tx->id, code, log_excerpt(ex, text, strlen(text),
 		    SMTP_REPLY_TEXT_MAX));
 	}
+	session_count_message(s, code >= 500 ? M_MSG_REJECTED : M_MSG_TEMPFAILED);
 	reply(s, code, ecode, "%s", text);
 	tx_end(s);
 	if (code == 521)
@@ -430,6 +431,7 @@ commit_done(struct commit_req *r)
 	if (r->rc == 0) {
 		log_info(s->id, "queue committed tx=%s path=%s", tx->id,
 		    log_excerpt(ex, tx->spool.path, strlen(tx->spool.path), 300));
+		metric_gauge_add_l(M_QUEUE_MESSAGES, M_QUEUE_QUEUED, 1);
 		/* Committed: the file is the queue's now, not the tx's. */
 		spool_close(&tx->spool);
 		tx->spool_open = false;
@@ -438,6 +440,7 @@ commit_done(struct commit_req *r)
 		    log_excerpt(ex, r->err.text, strlen(r->err.text), 300));
 	}
 	s->busy = BUSY_NONE;
+	session_count_message(s, r->rc == 0 ? M_MSG_ACCEPTED : M_MSG_TEMPFAILED);
 	if (s->state == SMTP_STATE_CLOSED) {
 		/* The client left; a committed message is kept all the same. */
 		tx_free(s->tx);
@@ -507,6 +510,7 @@ queue_commit(struct smtp_session *s)
 	if ((env = make_envelope(tx, &envlen)) == NULL) {
 		log_error(s->id, "queue envelope-too-large tx=%s rcpts=%zu",
 		    tx->id, tx->nrcpts);
+		session_count_message(s, M_MSG_TEMPFAILED);
 		reply(s, 452, "4.3.1", "Error: insufficient system storage, try "
 		    "again later");
 		tx_end(s);
@@ -541,11 +545,14 @@ message_hook_done(struct smtp_session *s, const struct hook_verdict *v)
 	if (v->kind == VERDICT_DISCARD || (tx->discard &&
 	    (v->kind == VERDICT_ACCEPT || v->kind == VERDICT_DEFAULT))) {
 		log_info(s->id, "smtp discarded tx=%s", tx->id);
+		session_count_message(s, M_MSG_DISCARDED);
 		reply(s, 250, "2.0.0", "Ok: queued as %s", tx->id);
 		tx_end(s);
 		return;
 	}
 	if (v->kind != VERDICT_ACCEPT && v->kind != VERDICT_DEFAULT) {
+		session_count_message(s, v->kind == VERDICT_REJECT ||
+		    v->code >= 500 ? M_MSG_REJECTED : M_MSG_TEMPFAILED);
 		k = reply_verdict(s, v, &st_message, false);
 		if (k != VERDICT_DISCONNECT)
 			tx_end(s);
@@ -553,6 +560,7 @@ message_hook_done(struct smtp_session *s, const struct hook_verdict *v)
 	}
 	if (delivered == tx->nrcpts) {
 		/* Every copy is on disk or with the next hop already. */
+		session_count_message(s, M_MSG_ACCEPTED);
 		reply(s, 250, "2.0.0", "Ok: delivered as %s", tx->id);
 		tx_end(s);
 		return;

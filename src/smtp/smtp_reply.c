@@ -48,6 +48,7 @@ send_line(struct smtp_session *s, int code, char sep, const char *ecode,
 		smtp_session_close(s, "output overflow");
 		return;
 	}
+	session_count_reply(s, sep == ' ' ? code : 0, (size_t)n);
 	if (log_enabled(LOG_LVL_DEBUG)) {
 		/* Replies may quote the client (a hook's text). */
 		char ex[LOG_EXCERPT_BUFSZ(REPLY_LINE_MAX)];

@@ -261,6 +261,7 @@ smtp_session_new(const struct net_client *nc, const struct listener_config *lc)
 	s->started = ev_now(server.loop);
 	s->state = SMTP_STATE_GREETING;
 	server.connections++;
+	metric_gauge_add(M_CONNECTIONS_OPEN, 1);
 
 	log_info(s->id, "smtp connect ip=%s port=%d listener=%s", s->peer_ip,
 	    s->peer_port, lc->name);
@@ -745,10 +746,7 @@ smtp_session_finish_close(struct smtp_session *s)
 	buf_reset(&s->in);
 	iplimit_release((struct sockaddr *)&s->peer);
 	server.connections--;
-	log_info(s->id, "smtp disconnect reason=\"%s\" commands=%u errors=%u "
-	    "transactions=%u bytes_in=%llu duration=%.3f", s->close_reason,
-	    s->ncmds, s->nerrors, s->ntx, (unsigned long long)s->bytes_in,
-	    ev_now(server.loop) - s->started);
+	session_summary(s);
 	/* A worker may still hold the transaction: it is freed at its end. */
 	if (s->busy != BUSY_WORK) {
 		tx_free(s->tx);

@@ -156,6 +156,12 @@ struct smtp_session {
 	uint64_t			 bytes_in;
 	const char			*close_reason;
 	double				 started;
+	/* For the summary line (smtp_summary.c). */
+	uint64_t			 bytes_out;
+	unsigned			 msgs_accepted;
+	unsigned			 msgs_refused;
+	double				 hook_wall;	/* seconds, all hooks */
+	double				 hook_cpu;
 
 	struct hook_verdict		*greet_verdict;	/* held during greet_pause */
 	/*

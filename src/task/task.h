@@ -66,6 +66,18 @@ enum task_owner_kind {
 	TASK_OWNER_QUEUE,		/* owner: a queue job */
 };
 
+/*
+ * What a task cost, filled in just before done() (task_config.times):
+ * cpu is the loop thread's CPU time inside lua_resume for the task's
+ * fibers (CLOCK_THREAD_CPUTIME_ID around each resume), wall the time from
+ * task_start to done().  A hook that computes has cpu close to wall; one
+ * that waits (DNS, a delivery, smtp.sleep) has cpu far below it.
+ */
+struct task_times {
+	double		 cpu;
+	double		 wall;
+};
+
 struct task_config {
 	const char	*name;		/* "rcpt", "route": for logs and errors */
 	enum task_owner_kind kind;
@@ -75,6 +87,7 @@ struct task_config {
 	const char	*timeout_setting; /* named in the timeout error */
 	task_done_fn	 done;
 	void		*owner;
+	struct task_times *times;	/* NULL, or filled before done() */
 };
 
 /* Push the arguments onto co; runs protected.  Returns how many. */
@@ -121,6 +134,8 @@ struct task_op {
 	bool			 timed_out;
 	double			 timeout;
 	void			*data;		/* the binding's */
+	double			 begun;		/* monotonic, for its latency */
+	unsigned		 kind;		/* metrics' op label */
 };
 
 /*

@@ -1,11 +1,13 @@
 /*
- * log.h — one line per event on stderr.
+ * log.h — one line per event, to stderr, syslog or the systemd journal.
  *
- * Line format:
+ * Line format on stderr:
  *   2026-11-21T09:55:01.123Z info 4f3a9c0d12e8b7a1 smtp connect ip=127.0.0.1
  * i.e. time, level, the 16-hex session id (zeros for events outside a
  * session), subsystem, event, key=value pairs.  Each line is written with a
- * single write(2) so lines never interleave.
+ * single write(2) so lines never interleave.  The syslog and journal sinks
+ * get the same line from the session id on (they keep their own time) in
+ * one datagram, with the level as the priority (log_open_sink).
  *
  * Client text must go through log_excerpt() before it reaches a log line.
  */
@@ -25,6 +27,41 @@ enum log_level {
 void	log_set_level(enum log_level);
 int	log_level_from_name(const char *, enum log_level *);
 int	log_enabled(enum log_level);
+
+/* Where lines go: the `log` setting (lua/lua_config_obs.c). */
+enum log_sink {
+	LOG_SINK_STDERR,	/* the default */
+	LOG_SINK_SYSLOG,	/* RFC 3164 datagrams to /dev/log */
+	LOG_SINK_JOURNAL,	/* journald's native protocol */
+};
+
+#define LOG_IDENT_MAX		32
+#define LOG_SOCKET_PATH_MAX	107	/* sun_path less its NUL */
+
+struct log_sink_config {
+	enum log_sink	 sink;
+	int		 facility;	/* syslog facility code (mail: 2) */
+	char		 ident[LOG_IDENT_MAX + 1];	/* "luasmtpd" */
+	/* "": the sink's standard socket; otherwise (tests) this path. */
+	char		 socket[LOG_SOCKET_PATH_MAX + 1];
+};
+
+/* Defaults: stderr, facility mail, ident "luasmtpd". */
+void	log_sink_defaults(struct log_sink_config *);
+/*
+ * Send every later line to the sink (stderr needs nothing).  Returns 0,
+ * or -1 with errno if no socket could be made.  A sink that refuses a
+ * line (not running, full) gets it written to stderr instead and counted
+ * (log_dropped).  Safe from any thread once set; set it once, at start.
+ */
+int	log_open_sink(const struct log_sink_config *);
+void	log_close_sink(void);
+/* Lines the syslog or journal socket did not take. */
+unsigned long long log_dropped(void);
+/* "mail", "daemon", "user", "local0" ... "local7": the code, or -1. */
+int	log_facility_from_name(const char *);
+/* The sink's name from the config, or -1. */
+int	log_sink_from_name(const char *, enum log_sink *);
 
 /* fmt starts with the subsystem and the event: "smtp connect ip=%s". */
 void	log_sid(enum log_level, uint64_t sid, const char *fmt, ...)
