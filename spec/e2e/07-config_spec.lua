@@ -41,7 +41,8 @@ describe("luasmtpd -t (config check) #e2e", function()
   -- Each example with the -D names it reads for its certificates (-t
   -- fails on a -D that is never read).
   for _, example in ipairs{ { "default.lua", "tls_" }, { "submission.lua", "" },
-                            { "dovecot.lua" }, { "relay.lua", "tls_" }, { "pipe.lua" } } do
+                            { "dovecot.lua" }, { "relay.lua", "tls_" }, { "pipe.lua" },
+                            { "policy.lua" } } do
     it("accepts examples/" .. example[1], function()
       -- Certificates (self-signed if missing) go to a temp dir, not var/.
       local dir = H.tmpdir()
