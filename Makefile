@@ -294,6 +294,7 @@ bench: deps-test $(BUILD)/luasmtpd
 #
 #   $(SBINDIR)/luasmtpd                       the server
 #   $(LUADIR)/luasmtpd/*.lua                  its Lua modules (compiled in)
+#   $(LUADIR)/luasmtpd/policy/*.lua           the ready policies
 #   $(EXAMPLESDIR)/                           the example configs
 #   $(MANDIR)/man8/luasmtpd.8, man5/luasmtpd.conf.5
 #   $(UNITDIR)/luasmtpd.service               the systemd unit
@@ -328,11 +329,12 @@ $(BUILD)/install/luasmtpd: FORCE | deps-build
 	    $(BUILD)/install/luasmtpd
 
 install: $(BUILD)/install/luasmtpd
-	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LUADIR)/luasmtpd \
+	$(INSTALL) -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LUADIR)/luasmtpd/policy \
 	    $(DESTDIR)$(EXAMPLESDIR) $(DESTDIR)$(MANDIR)/man8 \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(UNITDIR)
 	$(INSTALL) -m 0755 $(BUILD)/install/luasmtpd $(DESTDIR)$(SBINDIR)/luasmtpd
 	$(INSTALL) -m 0644 lua/luasmtpd/*.lua $(DESTDIR)$(LUADIR)/luasmtpd/
+	$(INSTALL) -m 0644 lua/luasmtpd/policy/*.lua $(DESTDIR)$(LUADIR)/luasmtpd/policy/
 	$(INSTALL) -m 0644 examples/* $(DESTDIR)$(EXAMPLESDIR)/
 	$(SUBST) src/man/luasmtpd.8 > $(BUILD)/install/luasmtpd.8
 	$(SUBST) src/man/luasmtpd.conf.5 > $(BUILD)/install/luasmtpd.conf.5

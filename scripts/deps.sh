@@ -30,6 +30,7 @@ publicsuffix
 openssl
 lua-rex-pcre2
 lua-cjson
+lua-filesystem
 "
 run_pkgs="$build_pkgs
 swaks

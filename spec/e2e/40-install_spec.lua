@@ -64,8 +64,8 @@ local function expected_files()
     "/share/man/man5/luasmtpd.conf.5",
     "/lib/systemd/system/luasmtpd.service",
   }
-  for _, f in ipairs(ls(H.root .. "/lua/luasmtpd")) do
-    list[#list + 1] = "/share/luasmtpd/lua/luasmtpd/" .. f
+  for _, f in ipairs(tree_files(H.root .. "/lua/luasmtpd")) do
+    list[#list + 1] = "/share/luasmtpd/lua/luasmtpd" .. f
   end
   for _, f in ipairs(ls(H.root .. "/examples")) do
     list[#list + 1] = "/share/luasmtpd/examples/" .. f
@@ -86,6 +86,7 @@ local function example_defines(examples)
     ["relay.lua"] = { tls_cert = tls .. "/relay.crt", tls_key = tls .. "/relay.key" },
     ["dovecot.lua"] = {},
     ["pipe.lua"] = {},
+    ["policy.lua"] = {},
   }
 end
 
@@ -125,9 +126,9 @@ describe("make install #install", function()
 
     it("installs the tree's modules and examples unchanged, with the right modes", function()
       assert.equals("755", mode(root .. "/sbin/luasmtpd"))
-      for _, f in ipairs(ls(H.root .. "/lua/luasmtpd")) do
-        local dst = root .. "/share/luasmtpd/lua/luasmtpd/" .. f
-        assert.equals(H.read_file(H.root .. "/lua/luasmtpd/" .. f), H.read_file(dst), dst)
+      for _, f in ipairs(tree_files(H.root .. "/lua/luasmtpd")) do
+        local dst = root .. "/share/luasmtpd/lua/luasmtpd" .. f
+        assert.equals(H.read_file(H.root .. "/lua/luasmtpd" .. f), H.read_file(dst), dst)
         assert.equals("644", mode(dst), dst)
       end
       for _, f in ipairs(ls(H.root .. "/examples")) do

@@ -42,6 +42,9 @@
 --   servfail.test  SERVFAIL;   slow.test  no answer ever
 --   dkim.test   DKIM keys of spec/fixtures/dkim/*.pem (RSA 512 to 8192, Ed25519)
 --   dmarc.test  DMARC records of each policy, pct, sp, strict alignment
+--   policy.example  block and allow lists that name the loopback client
+--               (bl, bl2, wl, clean): outside test., so a config without
+--               the nodefault setting can ask it
 --
 -- Fields of the peer object, for a resolver under test (src/dns dns_config):
 --   .host, .port        "127.0.0.1", NSD's port
@@ -79,6 +82,7 @@ local ZONES = {
   "spf.test", "rr.test", "mx.test", "fcrdns.test", "dnsbl.test",
   "2.0.192.in-addr.arpa", "8.b.d.0.1.0.0.2.ip6.arpa",
   "secure.test", "bogus.test", "dkim.test", "dmarc.test",
+  "policy.example",
 }
 local SIGNED = { "secure.test", "bogus.test" }
 local NODEFAULT = { "test.", "2.0.192.in-addr.arpa.", "8.b.d.0.1.0.0.2.ip6.arpa." }
