@@ -87,6 +87,7 @@ local function example_defines(examples)
     ["dovecot.lua"] = {},
     ["pipe.lua"] = {},
     ["policy.lua"] = {},
+    ["mailauth.lua"] = { spool = tmp .. "/spool", maildir = tmp .. "/mail" },
   }
 end
 
