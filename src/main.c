@@ -301,7 +301,18 @@ main(int argc, char **argv)
 	raise_fd_limit();
 	if (spool_init(cfg.spool_dir) != 0)
 		fatal("cannot create the spool under %s", cfg.spool_dir);
-	{
+	/*
+	 * One server per spool: recovery empties tmp/, which another one
+	 * would be writing.  A --stdio session is a guest in the spool of a
+	 * daemon that may be running: it neither locks nor recovers.
+	 */
+	if (!stdio && spool_lock(cfg.spool_dir) < 0) {
+		if (errno == EWOULDBLOCK)
+			fatalx("the spool %s is in use by another luasmtpd "
+			    "(%s/lock is locked)", cfg.spool_dir, cfg.spool_dir);
+		fatal("cannot lock the spool: %s/lock", cfg.spool_dir);
+	}
+	if (!stdio) {
 		struct spool_recovery rec;
 
 		if (spool_recover(cfg.spool_dir, &rec) != 0)

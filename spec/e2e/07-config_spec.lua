@@ -175,6 +175,29 @@ describe("a running server #e2e", function()
     srv:stop()
   end)
 
+  it("refuses to start on a spool another server uses, and leaves its files alone", function()
+    local dir = H.tmpdir()
+    local srv = H.start_server{ dir = dir, config = H.basic_config }
+    -- A message being received: its tmp/ file must survive the refusal.
+    local c = H.connect(srv.port)
+    c:expect(220)
+    c:cmd("EHLO client.test", 250)
+    c:cmd("MAIL FROM:<a@b.test>", 250)
+    c:cmd("RCPT TO:<user@example.test>", 250)
+    c:cmd("DATA", 354)
+    c:send("Subject: in flight\r\n\r\n")
+    H.wait_for(function() return #H.files(dir .. "/spool/tmp") > 0 end, 5, "a tmp/ file")
+    local out, rc = H.sh(H.q(H.binary) .. " -c " .. H.q(srv.config) .. " -D listen=127.0.0.1:0" ..
+      " -D spool=" .. H.q(dir .. "/spool") .. " 2>&1")
+    assert.is_not.equals(0, rc)
+    assert.matches("in use by another luasmtpd", out)
+    c:send("body\r\n.\r\n")
+    assert.equals(250, (c:reply()))
+    c:cmd("QUIT", 221)
+    c:close()
+    srv:stop()
+  end)
+
   it("removes queue data without its envelope at start and sets aside an envelope without data",
     function()
       local dir = H.tmpdir()

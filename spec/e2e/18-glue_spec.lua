@@ -1095,3 +1095,83 @@ end
     assert(level == "warn" or level == "error", "logged at " .. tostring(level) .. ": " .. line)
   end)
 end)
+
+-- ---------------------------------------------------------------------
+-- Review of the glue, round 2: what msg:headers() says about odd header
+-- sections.  A name written "Subject :" (RFC 5322 §4.5, obsolete but
+-- sent) is Subject; a section longer than what is read (256 KiB) says it
+-- was cut instead of handing over a cut value as the whole field.
+
+describe("header sections a sender shapes #e2e #glue", function()
+  local k = keeper(function()
+    return { config = H.basic_config .. [[
+function hooks.message(s, msg)
+  local h = msg:headers()
+  local last = h[#h]
+  return smtp.reject(550, "5.7.1", ("subject=%s n=%d truncated=%s last=%s:%d"):format(
+    tostring(msg:header("subject")), #h, tostring(h.truncated), last.name, #last.value))
+end
+]] }
+  end)
+  lazy_setup(k.start)
+  lazy_teardown(k.stop)
+
+  local function send(message)
+    local c = H.session(k.get().port)
+    c:cmd("DATA", 354)
+    c:send(message .. ".\r\n")
+    local code, text = c:reply(10)
+    c:close()
+    return code, text
+  end
+
+  it("names a field written with blanks before its colon without them", function()
+    local code, text = send("Subject \t:  spaced\r\nFrom: a@remote.test\r\n\r\nbody\r\n")
+    assert.equals(550, code)
+    assert.matches("subject=spaced n=3 truncated=nil last=From:13", text, 1, true)
+  end)
+
+  it("marks a header section longer than 256 KiB as truncated and keeps whole fields only",
+    function()
+      -- 300 fields of 990 octets: the read stops inside one of them.
+      local fields = {}
+      for i = 1, 300 do fields[i] = ("X-F%03d: %s\r\n"):format(i, ("v"):rep(980)) end
+      local code, text = send(table.concat(fields) .. "\r\nbody\r\n")
+      assert.equals(550, code)
+      local n, last, len = text:match("n=(%d+) truncated=true last=(X%-F%d+):(%d+)")
+      assert(n, text)
+      -- Our Received: and the fields before the cut, the last one whole.
+      assert.equals(980, tonumber(len))
+      assert(tonumber(n) > 200 and tonumber(n) < 300, text)
+      assert.truthy(k.get():alive())
+    end)
+end)
+
+-- Enhanced status codes in verdicts are RFC 3463's digits and dots only:
+-- sscanf's %d took "5.+1.1" and "5. 1.1", which then went out in replies.
+describe("enhanced codes a policy passes #e2e #glue", function()
+  local k = keeper(function()
+    return { config = H.basic_config .. [[
+function hooks.vrfy(s, arg)
+  local ok = pcall(smtp.reject, 550, arg, "text")
+  return smtp.reject(550, "5.7.1", (ok and "taken " or "refused ") .. arg)
+end
+]] }
+  end)
+  lazy_setup(k.start)
+  lazy_teardown(k.stop)
+
+  it("takes 5.1.1, 5.7.25 and 5.123.999 and refuses signs, blanks and long parts", function()
+    local c = H.session(k.get().port, { rcpts = {} })
+    for _, e in ipairs{ "5.1.1", "5.7.25", "5.0.0", "5.123.999" } do
+      c:send("VRFY " .. e .. "\r\n")
+      assert.equals("550 5.7.1 taken " .. e, select(2, c:reply()))
+    end
+    for _, e in ipairs{ "5.+1.1", "5. 1.1", "5.-1.1", "5.1.+1", "5.1234.1", "5.1", "5..1", "3.1.1",
+                        "5.1.1.1", "5.1.1x", "x5.1.1" } do
+      c:send("VRFY " .. e .. "\r\n")
+      assert.equals("550 5.7.1 refused " .. e, select(2, c:reply()))
+    end
+    c:close()
+  end)
+end)

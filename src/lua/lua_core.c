@@ -182,11 +182,25 @@ verdict_error(lua_State *L, const char *fmt, ...)
 static bool
 is_ecode(const char *s, size_t len)
 {
-	int a, b, c, n = 0;
+	size_t i = 1;
 
-	return len < 12 && strlen(s) == len &&
-	    sscanf(s, "%1d.%3d.%3d%n", &a, &b, &c, &n) == 3 &&
-	    (size_t)n == len && (a == 2 || a == 4 || a == 5);
+	/* RFC 3463 §2: class "." subject "." detail, class 2, 4 or 5,
+	 * subject and detail 1 to 3 digits.  Digits only: no sign, no
+	 * space (sscanf's %d would take both). */
+	if (len < 5 || len > 9 || memchr(s, '\0', len) != NULL ||
+	    (s[0] != '2' && s[0] != '4' && s[0] != '5'))
+		return false;
+	for (int part = 0; part < 2; part++) {
+		size_t digits = 0;
+
+		if (i >= len || s[i] != '.')
+			return false;
+		for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++)
+			digits++;
+		if (digits < 1 || digits > 3)
+			return false;
+	}
+	return i == len;
 }
 
 static void

@@ -2,7 +2,11 @@
  * lua_message.c — the message given to the message hook.
  *
  *   msg.id msg.path msg.size msg.sender msg.rcpts
- *   msg:headers() -> { {name=, value=}, ... }     (yields the first time)
+ *   msg:headers() -> { {name=, value=}, ... [, truncated = true] }
+ *                                                 (yields the first time)
+ *       names without the blanks the obsolete syntax allows before ':';
+ *       truncated: the section is longer than MESSAGE_HEADER_MAX (256 KiB),
+ *       the fields after that are missing
  *   msg:header(name) -> the first value or nil    (yields the first time)
  *   msg:body() -> the body as a string            (yields)
  *   msg:read() -> the whole message               (yields)
@@ -24,6 +28,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +67,7 @@ struct read_job {
 	enum read_what	 what;
 	char		*data;		/* what was read, malloc'ed */
 	size_t		 len;
+	bool		 truncated;	/* headers: the section is longer */
 	char		 err[128];
 };
 
@@ -129,8 +135,19 @@ read_run(struct lb_work *lw)
 	}
 	close(fd);
 	j->len = n;
-	if (j->what == READ_HEADERS)
+	if (j->what == READ_HEADERS) {
 		j->len = header_end(j->data, n);
+		/*
+		 * No blank line within MESSAGE_HEADER_MAX: the section goes on.
+		 * Keep whole lines only (the last one was cut) and say so: a
+		 * policy must not take a cut value for the whole field.
+		 */
+		if (j->len == n && n == j->max) {
+			while (j->len > 0 && j->data[j->len - 1] != '\n')
+				j->len--;
+			j->truncated = true;
+		}
+	}
 }
 
 /*
@@ -146,7 +163,7 @@ push_headers(lua_State *L, const char *p, size_t n, char *scratch)
 
 	lua_newtable(L);
 	while (i < n) {
-		size_t start = i, colon, vlen = 0;
+		size_t start = i, colon, name_end, vlen = 0;
 
 		if (p[i] == '\r' || p[i] == '\n')
 			break;		/* the blank line */
@@ -160,6 +177,11 @@ push_headers(lua_State *L, const char *p, size_t n, char *scratch)
 			continue;
 		}
 		colon = i++;
+		name_end = colon;
+		/* RFC 5322 §4.5 (obsolete syntax): "Subject :" names Subject. */
+		while (name_end > start && (p[name_end - 1] == ' ' ||
+		    p[name_end - 1] == '\t'))
+			name_end--;
 		while (i < n && (p[i] == ' ' || p[i] == '\t'))
 			i++;
 		for (;;) {
@@ -179,7 +201,7 @@ push_headers(lua_State *L, const char *p, size_t n, char *scratch)
 			break;
 		}
 		lua_createtable(L, 0, 2);
-		lua_pushlstring(L, p + start, colon - start);
+		lua_pushlstring(L, p + start, name_end - start);
 		lua_setfield(L, -2, "name");
 		lua_pushlstring(L, scratch, vlen);
 		lua_setfield(L, -2, "value");
@@ -205,6 +227,10 @@ read_push(lua_State *L, struct lb_work *lw)
 
 		push_headers(L, j->data, j->len, scratch);
 		lua_remove(L, -2);
+		if (j->truncated) {
+			lua_pushboolean(L, 1);
+			lua_setfield(L, -2, "truncated");
+		}
 		return 1;
 	}
 	case READ_BODY: {

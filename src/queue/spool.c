@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -40,6 +41,27 @@ spool_init(const char *dir)
 		return -1;
 	snprintf(p, sizeof(p), "%s/queue", dir);
 	return mkdir_p(p, 0700);
+}
+
+int
+spool_lock(const char *dir)
+{
+	char p[PATH_MAX];
+	int fd, e;
+
+	if ((size_t)snprintf(p, sizeof(p), "%s/lock", dir) >= sizeof(p)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if ((fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
 }
 
 /* Does dir/name exist? */

@@ -42,6 +42,13 @@ struct spool_file {
 
 /* Create spool_dir/tmp and spool_dir/queue.  0 or -1/errno. */
 int	spool_init(const char *spool_dir);
+/*
+ * Take spool_dir/lock (flock, exclusive) for the life of the process: one
+ * server per spool, since start-up recovery deletes what another server
+ * would be writing.  The fd (close-on-exec, never closed) or -1/errno
+ * (EWOULDBLOCK: another process holds it).
+ */
+int	spool_lock(const char *spool_dir);
 /* What start-up found in the spool (spool_recover). */
 struct spool_recovery {
 	unsigned	tmp_removed;	/* tmp/: never acknowledged */

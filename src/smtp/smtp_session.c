@@ -211,7 +211,11 @@ session_starttls(struct smtp_session *s)
 	tx_end(s);
 	free(s->helo);
 	s->helo = NULL;
-	s->flags &= ~SESS_F_ESMTP;
+	/* An identity from AUTH over plaintext (auth_plaintext) too: the
+	 * client must authenticate again inside TLS. */
+	free(s->auth_user);
+	s->auth_user = NULL;
+	s->flags &= ~(SESS_F_ESMTP | SESS_F_AUTH);
 	session_enter_state(s, SMTP_STATE_INIT);
 	session_set_busy(s, BUSY_TLS);
 	s->flags |= SESS_F_STARTTLS;
