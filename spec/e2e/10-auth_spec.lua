@@ -10,6 +10,8 @@ listen = {
   { address = smtp.var("listen"), tls = "starttls", auth = true },
   { address = "127.0.0.1:0", auth = true, auth_plaintext = true },
   { address = "127.0.0.1:0", tls = "implicit", auth = true, require_auth = true },
+  { address = "127.0.0.1:0", tls = "starttls", auth = true, auth_plaintext = true,
+    require_auth = true },
 }
 tls = { certs = { { cert = %q, key = %q } } }
 auth_failure_delay = 0.2
@@ -34,13 +36,13 @@ local function plain(user, pass, authzid)
 end
 
 describe("AUTH #e2e #tls", function()
-  local srv, tls_port, trusted_port, smtps_port
+  local srv, tls_port, trusted_port, smtps_port, both_port
 
   lazy_setup(function()
     local dir = H.tmpdir()
     srv = H.start_server{ dir = dir, config = config(dir), args = { "-v" } }
-    local ports = srv:ports(3)
-    tls_port, trusted_port, smtps_port = ports[1], ports[2], ports[3]
+    local ports = srv:ports(4)
+    tls_port, trusted_port, smtps_port, both_port = ports[1], ports[2], ports[3], ports[4]
   end)
   lazy_teardown(function() srv:stop() end)
 
@@ -195,6 +197,20 @@ describe("AUTH #e2e #tls", function()
     local _, lines = c:cmd("EHLO client.test", 250)
     assert.truthy(table.concat(lines, "\n"):find("AUTH PLAIN LOGIN"))
     c:cmd("AUTH PLAIN " .. plain("alice", PASSWORD), 235)
+    c:close()
+  end)
+
+  it("forgets an identity from before STARTTLS (RFC 3207 §4.2): AUTH again inside TLS", function()
+    local c = H.connect(both_port)
+    c:expect(220)
+    c:cmd("EHLO client.test", 250)
+    c:cmd("AUTH PLAIN " .. plain("alice", PASSWORD), 235)
+    c:cmd("STARTTLS", 220)
+    H.starttls(c)
+    c:cmd("EHLO client.test", 250)
+    c:cmd("MAIL FROM:<a@remote.test>", 530, "^530 5%.7%.0 ")
+    c:cmd("AUTH PLAIN " .. plain("alice", PASSWORD), 235)
+    c:cmd("MAIL FROM:<a@remote.test>", 250)
     c:close()
   end)
 
