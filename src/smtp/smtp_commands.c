@@ -396,9 +396,31 @@ data_done(struct smtp_session *s, const struct hook_verdict *v)
 {
 	log_verdict(s, HOOK_DATA, v);
 	if (s->tx->bdat) {
-		free(s->bdat_verdict);
-		s->bdat_verdict = xmalloc(sizeof(*v));
-		*s->bdat_verdict = *v;
+		struct smtp_tx *tx = s->tx;
+		const char *text;
+
+		switch (v->kind) {
+		case VERDICT_DISCONNECT:
+			/* The chunk behind the command is never read. */
+			(void)reply_verdict(s, v, &st_data, false);
+			return;
+		case VERDICT_REJECT:
+		case VERDICT_TEMPFAIL:
+		case VERDICT_ERROR:
+			/* Refused: every chunk is read and gets this reply. */
+			tx->err_code = verdict_refusal(v, &st_data,
+			    tx->err_ecodebuf, &text);
+			snprintf(tx->err_textbuf, sizeof(tx->err_textbuf), "%s",
+			    text);
+			tx->err_ecode = tx->err_ecodebuf;
+			tx->err_text = tx->err_textbuf;
+			break;
+		case VERDICT_DISCARD:
+			tx->discard = true;
+			break;
+		default:
+			break;
+		}
 		message_begin_chunk(s);
 		return;
 	}

@@ -34,6 +34,13 @@ void	reply_multi(struct smtp_session *, int code, const char *ecode,
  */
 enum verdict_kind reply_verdict(struct smtp_session *, const struct hook_verdict *,
 	    const struct stage_replies *, bool deny_default);
+/*
+ * The reply a refusing verdict (REJECT, DEFAULT denied, TEMPFAIL, ERROR)
+ * gets at a stage, without sending it: its code, with ecode and *text
+ * filled in (*text points into v or st).  BDAT gives it to every chunk.
+ */
+int	verdict_refusal(const struct hook_verdict *v,
+	    const struct stage_replies *st, char ecode[12], const char **text);
 /* Log a verdict that was not a plain accept. */
 void	log_verdict(struct smtp_session *, enum hook_id, const struct hook_verdict *);
 

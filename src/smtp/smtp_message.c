@@ -190,37 +190,14 @@ message_begin_chunk(struct smtp_session *s)
 {
 	struct smtp_tx *tx = s->tx;
 
+	/* First chunk, not refused by the data hook (data_done): open. */
 	if (s->chunk_err_code == 0 && tx != NULL && !tx->spool_open &&
 	    tx->err_code == 0) {
-		/* First chunk: the data hook has answered (s->pending verdict). */
-		const struct hook_verdict *v = s->bdat_verdict;
-
-		if (v != NULL && v->kind != VERDICT_ACCEPT &&
-		    v->kind != VERDICT_DEFAULT && v->kind != VERDICT_DISCARD) {
-			/* Refused by the hook: every chunk gets that reply. */
-			tx->err_code = v->kind == VERDICT_REJECT ?
-			    (v->code ? v->code : 554) : (v->code ? v->code : 451);
-			tx->err_ecode = v->kind == VERDICT_REJECT ? "5.7.1" : "4.7.1";
-			tx->err_text = v->kind == VERDICT_REJECT ?
-			    "Error: message refused" :
-			    "Error: message temporarily refused, try again later";
-			if (v->text[0] != '\0') {
-				snprintf(tx->err_textbuf, sizeof(tx->err_textbuf),
-				    "%s", v->text);
-				tx->err_text = tx->err_textbuf;
-			}
-			if (v->ecode[0] != '\0') {
-				snprintf(tx->err_ecodebuf, sizeof(tx->err_ecodebuf),
-				    "%s", v->ecode);
-				tx->err_ecode = tx->err_ecodebuf;
-			}
-		} else if (message_open_spool(s) != 0) {
+		if (message_open_spool(s) != 0) {
 			tx->err_code = 451;
 			tx->err_ecode = "4.3.0";
 			tx->err_text = "Error: local error in processing";
 		} else {
-			if (v != NULL && v->kind == VERDICT_DISCARD)
-				tx->discard = true;
 			smtp_data_init(&tx->dec, true, s->cfg->bare_lf,
 			    s->cfg->text_line_max);
 		}
@@ -228,8 +205,6 @@ message_begin_chunk(struct smtp_session *s)
 	/* Every chunk, refused or not, is read at min_data_rate or dropped. */
 	s->data_started = ev_now(server.loop);
 	s->data_bytes = 0;
-	free(s->bdat_verdict);
-	s->bdat_verdict = NULL;
 	session_enter_state(s, SMTP_STATE_BDAT);
 	session_restart_timer(s);
 	if (s->chunk_left == 0)

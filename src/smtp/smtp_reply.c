@@ -96,6 +96,32 @@ derive_ecode(char out[12], int code, const char *given, const char *def)
 		out[0] = (char)('0' + code / 100);
 }
 
+int
+verdict_refusal(const struct hook_verdict *v, const struct stage_replies *st,
+    char ecode[12], const char **text)
+{
+	int code;
+
+	switch (v->kind) {
+	case VERDICT_REJECT:
+	case VERDICT_DEFAULT:
+		code = v->code ? v->code : st->rej_code;
+		derive_ecode(ecode, code, v->ecode, st->rej_ecode);
+		*text = v->text[0] != '\0' ? v->text : st->rej_text;
+		return code;
+	case VERDICT_TEMPFAIL:
+		code = v->code ? v->code : st->tmp_code;
+		derive_ecode(ecode, code, v->ecode, st->tmp_ecode);
+		*text = v->text[0] != '\0' ? v->text : st->tmp_text;
+		return code;
+	default:
+		/* The hook failed; its traceback is in the log already. */
+		snprintf(ecode, 12, "4.3.0");
+		*text = "Error: temporary local problem, try again later";
+		return 451;
+	}
+}
+
 enum verdict_kind
 reply_verdict(struct smtp_session *s, const struct hook_verdict *v,
     const struct stage_replies *st, bool deny_default)
@@ -118,21 +144,13 @@ reply_verdict(struct smtp_session *s, const struct hook_verdict *v,
 			goto accept;
 		/* FALLTHROUGH */
 	case VERDICT_REJECT:
-		code = v->code ? v->code : st->rej_code;
-		derive_ecode(ecode, code, v->ecode, st->rej_ecode);
-		text = v->text[0] != '\0' ? v->text : st->rej_text;
+		code = verdict_refusal(v, st, ecode, &text);
 		reply(s, code, ecode, "%s", text);
 		return VERDICT_REJECT;
 	case VERDICT_TEMPFAIL:
-		code = v->code ? v->code : st->tmp_code;
-		derive_ecode(ecode, code, v->ecode, st->tmp_ecode);
-		text = v->text[0] != '\0' ? v->text : st->tmp_text;
-		reply(s, code, ecode, "%s", text);
-		return VERDICT_TEMPFAIL;
 	case VERDICT_ERROR:
-		/* The hook failed; its traceback is in the log already. */
-		reply(s, 451, "4.3.0", "Error: temporary local problem, try "
-		    "again later");
+		code = verdict_refusal(v, st, ecode, &text);
+		reply(s, code, ecode, "%s", text);
 		return VERDICT_TEMPFAIL;
 	case VERDICT_DISCONNECT:
 		code = v->code ? v->code : 421;

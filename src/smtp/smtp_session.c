@@ -780,7 +780,6 @@ smtp_session_free(struct smtp_session *s)
 	free(s->helo);
 	free(s->pending_arg);
 	free(s->greet_verdict);
-	free(s->bdat_verdict);
 	free(s->auth_user);
 	free(s->auth_try_user);
 	free(s->auth_authzid);

@@ -177,7 +177,6 @@ struct smtp_session {
 	int				 chunk_err_code; /* refused: reply this */
 	const char			*chunk_err_ecode;
 	const char			*chunk_err_text;
-	struct hook_verdict		*bdat_verdict;	/* data hook, first chunk */
 	/* AUTH (smtp_auth.c) */
 	ev_timer			 delay_timer;
 	uint8_t				 auth_mech;
